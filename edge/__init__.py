@@ -1,0 +1,1 @@
+"""The edge agent: sensor drivers, sampler, durable buffer and MQTT publisher."""

@@ -1,0 +1,99 @@
+"""Settings of an edge agent (``edge.toml`` plus ``FABCITY_…`` environment overrides)."""
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fabcity.config import FileSettings, load_settings
+from fabcity.device import Location
+
+__all__ = [
+    "BufferConfig",
+    "EdgeSettings",
+    "MqttConfig",
+    "PublishConfig",
+    "SensorConfig",
+    "load_edge_settings",
+]
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+SENSOR_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+class MqttConfig(BaseModel):
+    """The broker: ``mqtt://`` or ``mqtts://`` (TLS) URL and credentials."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field("mqtt://127.0.0.1:1883", pattern=r"^mqtts?://[^/\s]+$")
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None
+    client_id: str | None = None
+    keepalive_s: int = Field(30, ge=5, le=3600)
+
+
+class BufferConfig(BaseModel):
+    """The durable store-and-forward buffer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path = Path("edge-buffer.db")
+    max_readings: int = Field(1_000_000, ge=100)
+    synchronous: Literal["full", "normal"] = "full"
+
+
+class PublishConfig(BaseModel):
+    """How readings leave the buffer: batch size, linger, in-flight window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_size: int = Field(50, ge=1, le=5000)
+    linger_s: float = Field(0.2, ge=0, le=60)
+    max_inflight: int = Field(100, ge=1, le=65535)
+
+
+class SensorConfig(BaseModel):
+    """One ``[[sensors]]`` entry; keys beyond the common ones are the driver's options."""
+
+    model_config = ConfigDict(extra="allow")
+
+    driver: str
+    name: str = Field(pattern=SENSOR_PATTERN)
+    interval_s: float = Field(5.0, gt=0, le=86_400)
+    port: str | None = None
+    pin: int | str | None = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The driver-specific keys of this entry."""
+        return dict(self.model_extra or {})
+
+
+class EdgeSettings(FileSettings):
+    """Everything an edge agent needs to run."""
+
+    site: str = Field(pattern=NAME_PATTERN)
+    device: str = Field(pattern=NAME_PATTERN)
+    kind: Literal["environment", "machine", "mixed"] = "environment"
+    name: str | None = None
+    location: Location | None = None
+    mqtt: MqttConfig = MqttConfig()
+    buffer: BufferConfig = BufferConfig()
+    publish: PublishConfig = PublishConfig()
+    sensors: list[SensorConfig] = []
+
+    @model_validator(mode="after")
+    def _unique_sensor_names(self) -> "EdgeSettings":
+        seen: set[str] = set()
+        for sensor in self.sensors:
+            if sensor.name in seen:
+                raise ValueError(f"two sensors are named {sensor.name!r}: names must be unique")
+            seen.add(sensor.name)
+        return self
+
+
+def load_edge_settings(path: Path | None) -> EdgeSettings:
+    """Load and validate ``edge.toml``; errors name the field and the rule."""
+    return load_settings(EdgeSettings, path)

@@ -1,0 +1,125 @@
+"""JSON codec of wire contract v1: the one place both sides encode and decode payloads."""
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from fabcity.errors import BadReading
+from fabcity.reading import Reading, format_ts, now_ms, parse_ts
+from fabcity.topic import Kind, Topic
+
+__all__ = [
+    "MAX_AGE_S",
+    "MAX_FUTURE_S",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_READINGS_PER_BATCH",
+    "Batch",
+    "decode_batch",
+    "encode_batch",
+    "reading_to_dict",
+]
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_READINGS_PER_BATCH = 5_000
+MAX_FUTURE_S = 300  # clocks drift; beyond five minutes ahead a timestamp is wrong
+MAX_AGE_S = 400 * 86_400  # an edge buffer may hold readings through a long outage
+
+
+@dataclass(slots=True)
+class Batch:
+    """A decoded ``readings`` message: the good readings and why the others were refused."""
+
+    seq: int
+    readings: list[Reading]
+    rejected: list[BadReading] = field(default_factory=list)
+
+
+def reading_to_dict(reading: Reading) -> dict[str, object]:
+    """The wire form of one reading (site and device travel in the topic)."""
+    item: dict[str, object] = {
+        "sensor": reading.sensor,
+        "metric": reading.metric,
+        "value": reading.value,
+        "unit": reading.unit,
+        "ts": format_ts(reading.ts_ms),
+    }
+    if reading.flags:
+        item["flags"] = list(reading.flags)
+    return item
+
+
+def encode_batch(seq: int, readings: Iterable[Reading]) -> bytes:
+    """Encode readings of one device as a ``readings`` payload."""
+    body = {"seq": seq, "readings": [reading_to_dict(r) for r in readings]}
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+
+
+def decode_batch(
+    topic: Topic,
+    payload: bytes,
+    *,
+    now: int | None = None,
+    max_future_s: float = MAX_FUTURE_S,
+    max_age_s: float = MAX_AGE_S,
+) -> Batch:
+    """Decode a ``readings`` payload published on ``topic``.
+
+    A message that is not a batch at all raises :class:`BadReading`; a bad reading inside a
+    good batch is listed in ``Batch.rejected`` and the rest of the batch is kept.
+    """
+    if topic.kind is not Kind.READINGS:
+        raise BadReading("unknown_kind", f"{topic} does not carry readings")
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise BadReading(
+            "oversized", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
+        )
+    try:
+        body = json.loads(payload)  # NaN/Infinity parse, then fail per reading
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise BadReading("bad_json", f"payload is not UTF-8 JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadReading("bad_schema", "payload must be a JSON object with 'seq' and 'readings'")
+    seq = body.get("seq", 0)
+    items = body.get("readings")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        raise BadReading("bad_schema", f"'seq' must be a non-negative integer, got {seq!r}")
+    if not isinstance(items, list):
+        raise BadReading("bad_schema", "'readings' must be a list")
+    if len(items) > MAX_READINGS_PER_BATCH:
+        raise BadReading(
+            "oversized", f"{len(items)} readings exceed {MAX_READINGS_PER_BATCH} per message"
+        )
+    current = now_ms() if now is None else now
+    latest = current + int(max_future_s * 1000)
+    earliest = current - int(max_age_s * 1000)
+    batch = Batch(seq=seq, readings=[])
+    for index, item in enumerate(items):
+        try:
+            batch.readings.append(_decode_reading(topic, item, earliest, latest))
+        except BadReading as exc:
+            batch.rejected.append(BadReading(exc.reason, f"readings[{index}]: {exc}"))
+    return batch
+
+
+def _decode_reading(topic: Topic, item: object, earliest: int, latest: int) -> Reading:
+    if not isinstance(item, dict):
+        raise BadReading("bad_schema", "each reading must be an object")
+    try:
+        sensor, metric, value, ts = item["sensor"], item["metric"], item["value"], item["ts"]
+    except KeyError as exc:
+        raise BadReading("bad_schema", f"missing field {exc.args[0]!r}") from None
+    ts_ms = parse_ts(ts)
+    if ts_ms > latest:
+        raise BadReading("future_timestamp", f"timestamp {ts} is in the future")
+    if ts_ms < earliest:
+        raise BadReading("stale_timestamp", f"timestamp {ts} is too old")
+    return Reading(
+        site=topic.site,
+        device=topic.device,
+        sensor=sensor,
+        metric=metric,
+        value=value,
+        ts_ms=ts_ms,
+        unit=item.get("unit"),
+        flags=item.get("flags", ()),
+    )

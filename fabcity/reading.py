@@ -1,0 +1,110 @@
+"""The reading: one value of one metric of one sensor at one instant.
+
+Identity is ``(site, device, sensor, metric, ts_ms)``: a replayed reading has the same identity,
+so every stage can be idempotent.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from fabcity.catalogue import canonical_unit
+from fabcity.errors import BadReading
+from fabcity.names import SENSOR_RE, check_device, check_metric, check_sensor, check_site
+
+__all__ = ["Reading", "format_ts", "now_ms", "parse_ts"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+# Names seen valid before skip the regex: the hub meets the same few names millions of times.
+_valid_names: set[tuple[str, str, str, str]] = set()
+_MAX_CACHED_NAMES = 100_000
+
+
+def now_ms() -> int:
+    """Current UTC time in integer milliseconds since the epoch."""
+    return (datetime.now(UTC) - _EPOCH) // _MS
+
+
+def format_ts(ts_ms: int) -> str:
+    """RFC 3339 UTC with milliseconds, e.g. ``2026-11-26T22:05:00.123Z``."""
+    dt = _EPOCH + timedelta(milliseconds=ts_ms)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def parse_ts(text: object) -> int:
+    """Parse an RFC 3339 timestamp with an explicit offset into UTC milliseconds."""
+    if not isinstance(text, str) or len(text) < 20 or text[10] not in "Tt":
+        raise BadReading("bad_timestamp", f"invalid timestamp {text!r}: expected RFC 3339, "
+                                          "e.g. 2026-11-26T22:05:00.123Z")
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadReading("bad_timestamp", f"invalid timestamp {text!r}: not RFC 3339") from None
+    if dt.tzinfo is None:
+        raise BadReading("bad_timestamp", f"invalid timestamp {text!r}: needs Z or an offset")
+    return (dt - _EPOCH) // _MS
+
+
+def _check_value(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadReading("bad_value", f"value must be a number, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadReading("bad_value", f"value must be finite, got {value!r}")
+    result = float(value)
+    if not math.isfinite(result):  # a huge int overflows to inf
+        raise BadReading("bad_value", f"value out of range: {value!r}")
+    return result
+
+
+def _check_flags(flags: object) -> tuple[str, ...]:
+    if not isinstance(flags, tuple | list) or not all(
+        isinstance(f, str) and SENSOR_RE.fullmatch(f) for f in flags
+    ):
+        raise BadReading("bad_flags", f"flags must be a list of names, got {flags!r}")
+    return tuple(flags)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A validated reading; construction refuses anything the wire contract refuses.
+
+    ``unit=None`` takes the catalogue's canonical unit; ``flags`` marks data-quality notes
+    such as ``suspect_humidity`` without dropping the value.
+    """
+
+    site: str
+    device: str
+    sensor: str
+    metric: str
+    value: float
+    ts_ms: int
+    unit: str | None = None
+    flags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = (self.site, self.device, self.sensor, self.metric)
+        if names not in _valid_names:
+            check_site(self.site)
+            check_device(self.device)
+            check_sensor(self.sensor)
+            check_metric(self.metric)
+            if len(_valid_names) < _MAX_CACHED_NAMES:
+                _valid_names.add(names)
+        object.__setattr__(self, "value", _check_value(self.value))
+        if isinstance(self.ts_ms, bool) or not isinstance(self.ts_ms, int):
+            raise BadReading("bad_timestamp", f"ts_ms must be an integer, got {self.ts_ms!r}")
+        object.__setattr__(self, "unit", canonical_unit(self.metric, self.unit))
+        if self.flags:
+            object.__setattr__(self, "flags", _check_flags(self.flags))
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int]:
+        """The identity of the reading."""
+        return (self.site, self.device, self.sensor, self.metric, self.ts_ms)
+
+    @property
+    def ts(self) -> str:
+        """The timestamp as RFC 3339 UTC."""
+        return format_ts(self.ts_ms)
