@@ -62,7 +62,7 @@ _UNIT_ALIASES = {
     "percent": "%", "%rh": "%", "%": "%",
     "hpa": "hPa", "mbar": "hPa",
     "ppm": "ppm", "w": "W", "wh": "Wh", "a": "A", "v": "V",
-    "bool": "bool", "1": "bool", "": "bool",
+    "bool": "bool", "boolean": "bool",
 }
 
 

@@ -1,0 +1,51 @@
+# fabcity: `make demo` runs the whole system locally; `make test` runs the whole suite.
+# Both install what they need on a fresh Debian/Raspberry Pi OS machine.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Debian packages the test suite needs (servers and the C compiler for firmware tests).
+TEST_DEBS := mosquitto gcc
+
+.PHONY: demo test lint typecheck bench system-deps clean help
+
+help:
+	@echo "make demo   - install into $(VENV) and run the whole system on http://127.0.0.1:8000"
+	@echo "make test   - install test dependencies (Debian packages too) and run the suite"
+	@echo "make lint   - ruff"
+	@echo "make typecheck - mypy"
+	@echo "make bench  - run the benchmarks in benchmarks/"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/fabcity demo $(DEMO_ARGS)
+
+system-deps:
+	@missing=""; for p in $(TEST_DEBS); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+test: $(STAMP) system-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy fabcity edge hub firmware_bridge
+
+bench: $(STAMP) system-deps
+	$(BIN)/python benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
