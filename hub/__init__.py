@@ -1,0 +1,1 @@
+"""The hub: MQTT ingest, storage back-ends, the HTTP API and the citizen page."""

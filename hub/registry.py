@@ -1,0 +1,110 @@
+"""The device registry: which devices exist, whether they are online, when last seen.
+
+Fed by the retained ``status`` and ``meta`` topics and by every stored batch; kept in a small
+SQLite file whatever the storage back-end, so the API answers without touching the time-series
+store.
+"""
+
+import json
+import sqlite3
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fabcity.device import DeviceMeta, Status
+
+__all__ = ["DeviceRecord", "DeviceRegistry"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS devices (
+    site TEXT NOT NULL, device TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'unknown',
+    status_json TEXT, status_ms INTEGER,
+    meta_json TEXT,
+    last_seen_ms INTEGER,
+    PRIMARY KEY (site, device)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """What the hub knows of one device."""
+
+    site: str
+    device: str
+    state: str
+    status: dict[str, Any] | None
+    meta: dict[str, Any] | None
+    last_seen_ms: int | None
+
+
+class DeviceRegistry:
+    """Thread-safe registry in one SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                     timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.executescript(_SCHEMA)
+
+    def _upsert(self, site: str, device: str, sets: str, params: list[object]) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO devices (site, device) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (site, device),
+            )
+            self._conn.execute(f"UPDATE devices SET {sets} WHERE site = ? AND device = ?",
+                               [*params, site, device])
+
+    def set_status(self, site: str, device: str, status: Status, received_ms: int) -> None:
+        """Record a status message (the last will's ``offline`` included)."""
+        self._upsert(site, device, "state = ?, status_json = ?, status_ms = ?, "
+                     "last_seen_ms = MAX(COALESCE(last_seen_ms, 0), ?)",
+                     [status.state, status.model_dump_json(exclude_none=True), received_ms,
+                      received_ms])
+
+    def set_meta(self, site: str, device: str, meta: DeviceMeta | None) -> None:
+        """Record a device description; ``None`` clears it (an emptied retained message)."""
+        payload = meta.model_dump_json(exclude_none=True) if meta is not None else None
+        self._upsert(site, device, "meta_json = ?", [payload])
+
+    def seen(self, last_seen: Mapping[tuple[str, str], int]) -> None:
+        """Mark devices as heard from at the given times (one call per stored batch)."""
+        if not last_seen:
+            return
+        rows = [(site, device, ts) for (site, device), ts in last_seen.items()]
+        with self._lock:
+            self._conn.execute("BEGIN")
+            self._conn.executemany(
+                "INSERT INTO devices (site, device, last_seen_ms) VALUES (?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET last_seen_ms = "
+                "MAX(COALESCE(last_seen_ms, 0), excluded.last_seen_ms)",
+                rows,
+            )
+            self._conn.execute("COMMIT")
+
+    def devices(self, site: str | None = None) -> list[DeviceRecord]:
+        """Every known device, optionally of one site, ordered by site then device."""
+        sql = "SELECT site, device, state, status_json, meta_json, last_seen_ms FROM devices"
+        params: list[object] = []
+        if site is not None:
+            sql += " WHERE site = ?"
+            params.append(site)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY site, device", params).fetchall()
+        return [
+            DeviceRecord(s, d, state, json.loads(st) if st else None,
+                         json.loads(meta) if meta else None, seen)
+            for s, d, state, st, meta, seen in rows
+        ]
+
+    def close(self) -> None:
+        """Close the database; safe to call twice."""
+        with self._lock:
+            self._conn.close()
