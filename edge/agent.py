@@ -1,0 +1,90 @@
+"""The edge agent: drivers -> sampler -> durable buffer -> publisher."""
+
+import logging
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+from edge.buffer import Buffer
+from edge.config import EdgeSettings
+from edge.drivers.base import SensorDriver, create_driver
+from edge.publisher import Publisher
+from edge.sampler import Sampler
+from fabcity import __version__
+from fabcity.reading import Reading
+
+__all__ = ["EdgeAgent", "build_meta"]
+
+log = logging.getLogger(__name__)
+
+
+def build_meta(settings: EdgeSettings, drivers: list[SensorDriver]) -> dict[str, Any]:
+    """The retained ``meta`` payload describing this device and its sensors."""
+    meta: dict[str, Any] = {
+        "site": settings.site,
+        "device": settings.device,
+        "kind": settings.kind,
+        "version": __version__,
+        "sensors": [
+            {"name": d.name, "driver": d.config.driver, "metrics": d.metrics()} for d in drivers
+        ],
+    }
+    if settings.name:
+        meta["name"] = settings.name
+    if settings.location is not None:
+        meta["location"] = settings.location.model_dump()
+    return meta
+
+
+class EdgeAgent:
+    """Everything one Raspberry Pi runs; build with settings, then :meth:`run`."""
+
+    def __init__(self, settings: EdgeSettings) -> None:
+        self.settings = settings
+        self.drivers = [create_driver(sensor) for sensor in settings.sensors]
+        self.buffer = Buffer(settings.buffer.path, settings.buffer.max_readings,
+                             settings.buffer.synchronous)
+        self.publisher = Publisher(settings.site, settings.device, self.buffer, settings.mqtt,
+                                   settings.publish, meta=build_meta(settings, self.drivers))
+        self.sampler = Sampler(settings.site, settings.device, self._store)
+        for driver, sensor in zip(self.drivers, settings.sensors, strict=True):
+            self.sampler.add(driver, sensor.interval_s)
+        self._stopped = threading.Event()
+
+    def _store(self, readings: list[Reading]) -> None:
+        self.buffer.put(readings)
+        self.publisher.wake()
+
+    def start(self) -> None:
+        """Start publishing and sampling; returns at once."""
+        log.info("edge agent %s/%s: %d sensors, %d readings buffered, broker %s",
+                 self.settings.site, self.settings.device, len(self.drivers), len(self.buffer),
+                 self.publisher.address)
+        self.publisher.start()
+        self.sampler.start()
+
+    def stop(self) -> None:
+        """Stop sampling, flush what the broker acknowledged, disconnect."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.sampler.stop()
+        self.publisher.stop()
+        self.buffer.close()
+        log.info("edge agent stopped")
+
+    def run(self) -> None:
+        """Run until SIGINT or SIGTERM."""
+        done = threading.Event()
+
+        def handle(_signum: int, _frame: FrameType | None) -> None:
+            done.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+        self.start()
+        try:
+            done.wait()
+        finally:
+            self.stop()

@@ -1,0 +1,114 @@
+"""``fabcity edge``: run the agent, check the sensors, list the drivers."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from edge.config import load_edge_settings
+from edge.drivers.base import EventDriver, PolledDriver, SensorDriver, create_driver
+from edge.sampler import to_readings
+from fabcity import registry
+from fabcity.codec import reading_to_dict
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``edge`` and its sub-commands to the ``fabcity`` parser."""
+    edge = subparsers.add_parser("edge", help="run an edge agent on a Raspberry Pi",
+                                 description="The edge agent: read sensors, buffer, publish.")
+    commands = edge.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    run = commands.add_parser("run", help="read sensors and publish until stopped")
+    run.add_argument("--config", "-c", type=Path, required=True, help="edge.toml")
+    run.set_defaults(func=_run)
+
+    check = commands.add_parser("check", help="read every configured sensor once and exit")
+    check.add_argument("--config", "-c", type=Path, required=True, help="edge.toml")
+    check.add_argument("--json", action="store_true", help="one JSON reading per line")
+    check.set_defaults(func=_check)
+
+    drivers = commands.add_parser("drivers", help="list every installed driver")
+    drivers.add_argument("--json", action="store_true", help="machine-readable output")
+    drivers.set_defaults(func=_drivers)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edge.agent import EdgeAgent
+
+    EdgeAgent(load_edge_settings(args.config)).run()
+    return 0
+
+
+def _read_once(driver: SensorDriver) -> list[Any]:
+    if isinstance(driver, PolledDriver):
+        return driver.read()
+    if isinstance(driver, EventDriver) and hasattr(driver, "current"):
+        return list(driver.current())
+    return []
+
+
+def _check(args: argparse.Namespace) -> int:
+    settings = load_edge_settings(args.config)
+    failed = []
+    for sensor in settings.sensors:
+        try:
+            driver = create_driver(sensor)
+            driver.open()
+            try:
+                readings = to_readings(settings.site, settings.device, driver, _read_once(driver))
+            finally:
+                driver.close()
+        except Exception as exc:
+            failed.append(sensor.name)
+            print(f"sensor {sensor.name!r} ({sensor.driver}): error: {exc}", file=sys.stderr)
+            continue
+        for reading in readings:
+            if args.json:
+                print(json.dumps({"site": reading.site, "device": reading.device,
+                                  **reading_to_dict(reading)}))
+            else:
+                print(f"{reading.sensor:<16} {reading.metric:<14} {reading.value:>12g} "
+                      f"{reading.unit}")
+    if failed:
+        print(f"fabcity edge check: {len(failed)} sensor(s) failed: {', '.join(failed)}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _describe(name: str) -> dict[str, Any]:
+    cls = registry.load("fabcity.drivers", name)
+    options = {
+        key: {"type": str(field.annotation).replace("typing.", ""),
+              "default": None if field.is_required() else repr(field.default),
+              "required": field.is_required(), "help": field.description}
+        for key, field in cls.Options.model_fields.items()
+    }
+    return {"driver": name, "summary": cls.summary, "metrics": dict(cls.METRICS),
+            "options": options}
+
+
+def _drivers(args: argparse.Namespace) -> int:
+    rows = []
+    for name in registry.available("fabcity.drivers"):
+        try:
+            rows.append(_describe(name))
+        except Exception as exc:  # a broken plugin must not hide the others
+            rows.append({"driver": name, "error": f"cannot load: {exc}"})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        if "error" in row:
+            print(f"{row['driver']}: {row['error']}")
+            continue
+        print(f"{row['driver']}: {row['summary']}")
+        metrics = ", ".join(f"{m} [{u}]" for m, u in row["metrics"].items())
+        print(f"    metrics: {metrics or '(announced by the device)'}")
+        for key, opt in row["options"].items():
+            default = "required" if opt["required"] else f"default {opt['default']}"
+            print(f"    {key}: {opt['type']} ({default})" + (f" {opt['help']}" if opt["help"] else ""))
+    return 0

@@ -1,0 +1,194 @@
+"""The publisher: drains the buffer to the broker in QoS 1 batches.
+
+Rows leave the buffer only when the broker's PUBACK for their message arrives; paho resends
+unacknowledged messages itself after a reconnect. If the process dies first, the rows are
+still in the buffer and go out again after the restart: the hub's storage is idempotent on
+the reading identity, so a replay stores nothing twice.
+"""
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.buffer import Buffer
+from edge.config import MqttConfig, PublishConfig
+from fabcity import __version__
+from fabcity.codec import encode_batch
+from fabcity.mqtt import apply_credentials, parse_broker_url
+from fabcity.reading import format_ts, now_ms
+from fabcity.topic import Kind, Topic
+
+__all__ = ["Publisher"]
+
+log = logging.getLogger(__name__)
+
+STATUS_INTERVAL_S = 60.0
+RECONNECT_MIN_S = 1
+RECONNECT_MAX_S = 30
+_DELETE_INTERVAL_S = 0.05  # acked rows are deleted in groups: one transaction, many messages
+
+
+class Publisher:
+    """Moves readings from a :class:`Buffer` to the broker, one device's topics."""
+
+    def __init__(
+        self,
+        site: str,
+        device: str,
+        buffer: Buffer,
+        mqtt: MqttConfig,
+        publish: PublishConfig,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.buffer = buffer
+        self.cfg = publish
+        self.meta = meta
+        self.readings_topic = str(Topic(site, device, Kind.READINGS))
+        self.status_topic = str(Topic(site, device, Kind.STATUS))
+        self.meta_topic = str(Topic(site, device, Kind.META))
+        self.address = parse_broker_url(mqtt.url)
+        self.published = 0  # readings acknowledged by the broker since start
+        self._started = time.monotonic()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._inflight: dict[int, tuple[int, int, int]] = {}  # mid -> (first id, last id, n)
+        self._acked: list[tuple[int, int]] = []
+        self._cursor = 0  # highest buffer id handed to paho
+        self._thread: threading.Thread | None = None
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=mqtt.client_id or f"fabcity-edge-{site}-{device}",
+            protocol=paho.MQTTv311,
+            clean_session=True,
+        )
+        apply_credentials(self.client, self.address, mqtt.username, mqtt.password, mqtt.ca_file)
+        self.client.will_set(self.status_topic, self._status("offline"), qos=1, retain=True)
+        self.client.max_inflight_messages_set(publish.max_inflight)
+        self.client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        self._keepalive = mqtt.keepalive_s
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker connection is up."""
+        return self._connected.is_set()
+
+    def _status(self, state: str) -> bytes:
+        return json.dumps({
+            "state": state, "ts": format_ts(now_ms()), "version": __version__,
+            "uptime_s": round(time.monotonic() - self._started, 1), "buffered": len(self.buffer),
+        }).encode()
+
+    def start(self) -> None:
+        """Connect in the background and start draining; returns at once."""
+        self.client.connect_async(self.address.host, self.address.port, self._keepalive)
+        self.client.loop_start()
+        self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Tell the publisher that new readings are in the buffer."""
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Flush what the broker acknowledged, say ``offline``, and disconnect."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self._delete_acked()
+        if self.connected:
+            info = self.client.publish(self.status_topic, self._status("offline"), qos=1,
+                                       retain=True)
+            try:
+                info.wait_for_publish(timeout_s)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # paho callbacks run on paho's network thread.
+    def _on_connect(self, client: paho.Client, _userdata: Any, _flags: Any, reason: Any,
+                    _props: Any = None) -> None:
+        if reason.is_failure:
+            log.warning("broker %s refused the connection: %s", self.address, reason)
+            return
+        log.info("connected to %s", self.address)
+        client.publish(self.status_topic, self._status("online"), qos=1, retain=True)
+        if self.meta is not None:
+            client.publish(self.meta_topic, json.dumps(self.meta).encode(), qos=1, retain=True)
+        self._connected.set()
+        self._wake.set()
+
+    def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any,
+                       _props: Any = None) -> None:
+        if self._connected.is_set() and not self._stop.is_set():
+            log.warning("disconnected from %s (%s); readings stay buffered", self.address, reason)
+        self._connected.clear()
+
+    def _on_publish(self, _client: paho.Client, _userdata: Any, mid: int, _reason: Any,
+                    _props: Any) -> None:
+        with self._lock:
+            entry = self._inflight.pop(mid, None)
+            if entry is not None:
+                self._acked.append((entry[0], entry[1]))
+                self.published += entry[2]
+        self._wake.set()
+
+    # The draining loop runs on its own thread.
+    def _run(self) -> None:
+        last_status = time.monotonic()
+        last_delete = 0.0
+        wait_s = 0.5
+        while not self._stop.is_set():
+            self._wake.wait(wait_s)
+            self._wake.clear()
+            wait_s = 0.5
+            now = time.monotonic()
+            if now - last_delete >= _DELETE_INTERVAL_S:
+                self._delete_acked()
+                last_delete = now
+            if not self.connected:
+                continue
+            linger_s = self._send_batches()
+            if linger_s is not None:
+                wait_s = min(wait_s, linger_s)
+            if now - last_status >= STATUS_INTERVAL_S:
+                self.client.publish(self.status_topic, self._status("online"), qos=1, retain=True)
+                last_status = now
+
+    def _delete_acked(self) -> None:
+        with self._lock:
+            acked, self._acked = self._acked, []
+        if acked:
+            self.buffer.remove(acked)
+
+    def _send_batches(self) -> float | None:
+        """Publish batches while the window allows; return seconds to linger, if any."""
+        while True:
+            with self._lock:
+                if len(self._inflight) >= self.cfg.max_inflight or not self.connected:
+                    return None
+                rows = self.buffer.take(self._cursor, self.cfg.batch_size)
+                if not rows:
+                    return None
+                if len(rows) < self.cfg.batch_size and self.cfg.linger_s > 0:
+                    age_s = (now_ms() - rows[0][1].ts_ms) / 1000
+                    if 0 <= age_s < self.cfg.linger_s:  # wait briefly for a fuller batch
+                        return self.cfg.linger_s - age_s
+                first, last = rows[0][0], rows[-1][0]
+                payload = encode_batch(last, [reading for _, reading in rows])
+                info = self.client.publish(self.readings_topic, payload, qos=1)
+                if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
+                    return None
+                self._inflight[info.mid] = (first, last, len(rows))
+                self._cursor = last
