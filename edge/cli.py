@@ -110,5 +110,6 @@ def _drivers(args: argparse.Namespace) -> int:
         print(f"    metrics: {metrics or '(announced by the device)'}")
         for key, opt in row["options"].items():
             default = "required" if opt["required"] else f"default {opt['default']}"
-            print(f"    {key}: {opt['type']} ({default})" + (f" {opt['help']}" if opt["help"] else ""))
+            help_text = f" {opt['help']}" if opt["help"] else ""
+            print(f"    {key}: {opt['type']} ({default}){help_text}")
     return 0

@@ -6,6 +6,7 @@ still in the buffer and go out again after the restart: the hub's storage is ide
 the reading identity, so a replay stores nothing twice.
 """
 
+import contextlib
 import json
 import logging
 import threading
@@ -109,10 +110,8 @@ class Publisher:
         if self.connected:
             info = self.client.publish(self.status_topic, self._status("offline"), qos=1,
                                        retain=True)
-            try:
+            with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout_s)
-            except (RuntimeError, ValueError):
-                pass
         self.client.disconnect()
         self.client.loop_stop()
 

@@ -58,7 +58,9 @@ def _kind(value: str) -> Kind:
         return Kind(value)
     except ValueError:
         allowed = ", ".join(k.value for k in Kind)
-        raise BadReading("unknown_kind", f"unknown topic kind {value!r}: one of {allowed}") from None
+        raise BadReading(
+            "unknown_kind", f"unknown topic kind {value!r}: one of {allowed}"
+        ) from None
 
 
 def subscription(kind: Kind | str = "+", site: str = "+", device: str = "+") -> str:

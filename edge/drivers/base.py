@@ -39,7 +39,7 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SensorDriver(ABC):
+class SensorDriver(ABC):  # noqa: B024 - abstract through its two subclasses
     """Base of every driver: options, metrics, and the open/close life cycle."""
 
     #: Validated model of the driver's own keys in ``[[sensors]]`` (``port``/``pin`` included
