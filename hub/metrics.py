@@ -1,6 +1,8 @@
 """Prometheus metrics of the hub, on a registry of its own (one per hub instance)."""
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+disable_created_metrics()  # the *_created series only add noise to every scrape
 
 __all__ = ["HubMetrics"]
 

@@ -1,0 +1,238 @@
+"""MQTT ingest: broker -> decode -> storage, each message acked only once it is stored.
+
+paho's network thread only queues messages (``manual_ack``); a writer thread decodes them in
+batches, writes each batch in one storage transaction and only then sends the PUBACKs, in the
+order the messages came. If the hub dies before, the broker redelivers from the persistent
+session; storage is idempotent on the reading identity, so redelivery stores nothing twice.
+If storage is down, the batch is retried with backoff and nothing is acked meanwhile.
+"""
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from fabcity.codec import decode_batch
+from fabcity.device import decode_meta, decode_status
+from fabcity.errors import BadReading, StorageUnavailable
+from fabcity.mqtt import BrokerAddress, apply_credentials
+from fabcity.reading import Reading, now_ms
+from fabcity.topic import PREFIX, Kind, Topic, subscription
+from hub.config import HubMqttConfig, IngestConfig
+from hub.metrics import HubMetrics
+from hub.registry import DeviceRegistry
+from hub.storage.base import Storage
+
+__all__ = ["Ingest"]
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our queue through a week-long hub outage
+RETRY_MIN_S = 0.5
+RETRY_MAX_S = 30.0
+
+
+@dataclass(slots=True)
+class _Message:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    received_ms: int
+
+
+class Ingest:
+    """Subscribes to every device's topics and stores what arrives."""
+
+    def __init__(
+        self,
+        address: BrokerAddress,
+        mqtt: HubMqttConfig,
+        ingest: IngestConfig,
+        storage: Storage,
+        registry: DeviceRegistry,
+        metrics: HubMetrics,
+        protocol: Literal["v5", "v311"] = "v5",
+    ) -> None:
+        self.address = address
+        self.cfg = ingest
+        self.mqtt = mqtt
+        self.storage = storage
+        self.registry = registry
+        self.metrics = metrics
+        self.protocol = protocol
+        self._queue: queue.Queue[_Message] = queue.Queue()
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._logged_reasons: set[str] = set()
+        self._writer: threading.Thread | None = None
+        if protocol == "v5":
+            self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=mqtt.client_id,
+                                      protocol=paho.MQTTv5, manual_ack=True)
+        else:
+            self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=mqtt.client_id,
+                                      protocol=paho.MQTTv311, clean_session=False,
+                                      manual_ack=True)
+        apply_credentials(self.client, address, mqtt.username, mqtt.password, mqtt.ca_file)
+        self.client.reconnect_delay_set(1, 30)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker connection is up."""
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        """Connect in the background and start the writer; returns at once."""
+        if self.protocol == "v5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = self.cfg.receive_maximum
+            self.client.connect_async(self.address.host, self.address.port,
+                                      self.mqtt.keepalive_s, clean_start=False, properties=props)
+        else:
+            self.client.connect_async(self.address.host, self.address.port,
+                                      self.mqtt.keepalive_s)
+        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer",
+                                        daemon=True)
+        self._writer.start()
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        """Store and ack what is queued, then disconnect; unqueued messages stay at the broker."""
+        self.client.on_message = None
+        self._stop.set()
+        if self._writer is not None:
+            self._writer.join(30)
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.metrics.mqtt_connected.set(0)
+
+    # paho callbacks run on paho's network thread: keep them short.
+    def _on_connect(self, client: paho.Client, _userdata: Any, flags: Any, reason: Any,
+                    _props: Any = None) -> None:
+        if reason.is_failure:
+            log.error("broker %s refused the hub: %s", self.address, reason)
+            return
+        session = "resumed" if getattr(flags, "session_present", False) else "new"
+        log.info("hub connected to %s (MQTT %s, %s session)", self.address, self.protocol,
+                 session)
+        filters = [f"{PREFIX}/#"]  # everything, so even bad topics are counted
+        if self.mqtt.shared_group:
+            group = f"$share/{self.mqtt.shared_group}/"
+            filters = [group + subscription(Kind.READINGS), subscription(Kind.STATUS),
+                       subscription(Kind.META)]
+        client.subscribe([(f, 1) for f in filters])
+        self._connected.set()
+        self.metrics.mqtt_connected.set(1)
+
+    def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any,
+                       _props: Any = None) -> None:
+        if self._connected.is_set() and not self._stop.is_set():
+            log.warning("hub lost the broker %s (%s); reconnecting", self.address, reason)
+        self._connected.clear()
+        self.metrics.mqtt_connected.set(0)
+
+    def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
+        self._queue.put(_Message(msg.topic, msg.payload, msg.mid, msg.qos, now_ms()))
+        self.metrics.pending.inc()
+
+    # The writer thread.
+    def _write_loop(self) -> None:
+        while not (self._stop.is_set() and self._queue.empty()):
+            self._write_one_batch()
+
+    def _write_one_batch(self) -> None:
+        """Decode messages until the batch is full or the flush interval ends, then store."""
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return
+        messages = [first]
+        readings: list[Reading] = []
+        seen: dict[tuple[str, str], int] = {}
+        readings.extend(self._decode(first, seen))
+        deadline = time.monotonic() + self.cfg.flush_interval_s
+        while len(readings) < self.cfg.batch_max_readings:
+            remaining = deadline - time.monotonic()
+            try:
+                msg = self._queue.get(timeout=remaining) if remaining > 0 else \
+                    self._queue.get_nowait()
+            except queue.Empty:
+                break
+            messages.append(msg)
+            readings.extend(self._decode(msg, seen))
+        if not self._store(readings):
+            return  # stopping with storage down: no ack, the broker redelivers later
+        if seen:
+            self.registry.seen(seen)
+        for msg in messages:
+            if msg.qos > 0:
+                self.client.ack(msg.mid, msg.qos)
+        self.metrics.pending.dec(len(messages))
+
+    def _reject(self, exc: BadReading, topic: str) -> None:
+        self.metrics.rejected.labels(exc.reason).inc()
+        if exc.reason not in self._logged_reasons:  # once per reason, then only counted
+            self._logged_reasons.add(exc.reason)
+            log.warning("rejected (%s) on %r: %s [further %r rejections are only counted "
+                        "in /metrics]", exc.reason, topic, exc, exc.reason)
+
+    def _decode(self, msg: _Message, seen: dict[tuple[str, str], int]) -> list[Reading]:
+        """Readings of a ``readings`` message; status and meta go to the registry."""
+        try:
+            topic = Topic.parse(msg.topic)
+        except BadReading as exc:
+            self.metrics.messages_in.labels("invalid").inc()
+            self._reject(exc, msg.topic)
+            return []
+        self.metrics.messages_in.labels(topic.kind.value).inc()
+        try:
+            if topic.kind is Kind.READINGS:
+                batch = decode_batch(topic, msg.payload, max_future_s=self.cfg.max_future_s,
+                                     max_age_s=self.cfg.max_age_s)
+                for rejected in batch.rejected:
+                    self._reject(rejected, msg.topic)
+                if batch.readings:
+                    seen[(topic.site, topic.device)] = msg.received_ms
+                return batch.readings
+            if topic.kind is Kind.STATUS and msg.payload:
+                self.registry.set_status(topic.site, topic.device, decode_status(msg.payload),
+                                         msg.received_ms)
+            elif topic.kind is Kind.META:
+                meta = decode_meta(msg.payload) if msg.payload else None
+                self.registry.set_meta(topic.site, topic.device, meta)
+        except BadReading as exc:
+            self._reject(exc, msg.topic)
+        return []
+
+    def _store(self, readings: list[Reading]) -> bool:
+        """Write until storage takes the batch; False only if stopped before it did."""
+        if not readings:
+            return True
+        delay_s = RETRY_MIN_S
+        while True:
+            started = time.perf_counter()
+            try:
+                stored = self.storage.write(readings)
+            except StorageUnavailable as exc:
+                self.metrics.write_errors.inc()
+                log.error("storage unavailable (%s); retrying %d readings in %.1f s", exc,
+                          len(readings), delay_s)
+                if self._stop.wait(delay_s):
+                    return False
+                delay_s = min(delay_s * 2, RETRY_MAX_S)
+                continue
+            self.metrics.write_latency.observe(time.perf_counter() - started)
+            self.metrics.readings_stored.inc(stored)
+            self.metrics.readings_duplicate.inc(len(readings) - stored)
+            return True

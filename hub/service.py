@@ -1,0 +1,99 @@
+"""The running hub: storage, registry, broker link, ingest and the HTTP server, wired once."""
+
+import errno
+import logging
+import socket
+from typing import Literal
+
+from fabcity.errors import ConfigError
+from fabcity.mqtt import parse_broker_url
+from hub.broker import EmbeddedBroker
+from hub.config import HubSettings
+from hub.context import HubContext
+from hub.ingest import Ingest
+from hub.metrics import HubMetrics
+from hub.registry import DeviceRegistry
+from hub.storage.base import open_storage
+
+__all__ = ["HubService", "check_port_free"]
+
+log = logging.getLogger(__name__)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail early, and say what to do, when the API port is taken."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"port {port} on {host} is already in use (another fabcity or web server?). "
+                    f"Pick another one: --port 8080, or [api] port in hub.toml, or "
+                    f"FABCITY_API__PORT=8080"
+                ) from None
+            raise ConfigError(f"api: cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+class HubService:
+    """Build with settings, then :meth:`start` / :meth:`stop`, or :meth:`serve` to block."""
+
+    def __init__(self, settings: HubSettings) -> None:
+        self.settings = settings
+        self.broker: EmbeddedBroker | None = None
+        self.metrics = HubMetrics()
+        self.storage = open_storage(settings.storage.backend, **settings.storage.options)
+        self.registry = DeviceRegistry(settings.resolved_registry_path())
+        self.ingest: Ingest | None = None
+        self.context = HubContext(self.storage, self.registry, self.metrics,
+                                  mqtt_connected=lambda: bool(self.ingest and
+                                                              self.ingest.connected))
+
+    def start(self) -> None:
+        """Start the embedded broker if no URL is set, then the ingest."""
+        mqtt = self.settings.mqtt
+        url = mqtt.url
+        protocol: Literal["v5", "v311"] = "v311" if mqtt.protocol == "v311" else "v5"
+        if url is None:
+            self.broker = EmbeddedBroker(port=mqtt.embedded_port)
+            url = self.broker.start()
+            protocol = "v311"  # amqtt speaks MQTT 3.1.1 only
+        elif mqtt.protocol == "auto":
+            protocol = "v5"
+        self.ingest = Ingest(parse_broker_url(url), mqtt, self.settings.ingest, self.storage,
+                             self.registry, self.metrics, protocol=protocol)
+        self.ingest.start()
+
+    @property
+    def broker_url(self) -> str:
+        """The URL edge agents should publish to."""
+        if self.broker is not None:
+            return self.broker.url
+        return self.settings.mqtt.url or ""
+
+    def stop(self) -> None:
+        """Stop ingest (flushing and acking what it holds), broker, storage."""
+        if self.ingest is not None:
+            self.ingest.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        self.storage.close()
+        self.registry.close()
+
+    def serve(self) -> None:
+        """Run until SIGINT/SIGTERM: ingest in the background, the API in the foreground."""
+        import uvicorn
+
+        from hub.api.app import create_app
+
+        api = self.settings.api
+        check_port_free(api.host, api.port)
+        self.start()
+        try:
+            config = uvicorn.Config(create_app(self.context), host=api.host, port=api.port,
+                                    log_level="warning", access_log=False)
+            log.info("hub API on http://%s:%d (docs at /docs)", api.host, api.port)
+            uvicorn.Server(config).run()
+        finally:
+            self.stop()

@@ -1,0 +1,134 @@
+"""Real servers and processes for integration tests and benchmarks.
+
+Mosquitto runs on a free port with the project's own ``deploy/mosquitto/mosquitto.conf``
+(tuning, persistence, queues), minus the production listener and authentication, in a
+temporary directory it can write to.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
+_TEST_OVERRIDDEN = ("listener", "allow_anonymous", "password_file", "acl_file",
+                    "persistence_location", "certfile", "keyfile", "autosave_interval")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
+    """Block until something accepts TCP connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+class Mosquitto:
+    """A real Mosquitto broker; restartable on the same port with the same persistence."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(self.binary).exists():
+            raise RuntimeError("mosquitto is not installed: run `make test` (it installs it)")
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.conf = workdir / "mosquitto.conf"
+        self.log = workdir / "mosquitto.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._write_conf()
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def _write_conf(self) -> None:
+        kept = [
+            line for line in MOSQUITTO_CONF.read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+            and line.split()[0] not in _TEST_OVERRIDDEN
+        ]
+        persistence = self.workdir / "data"
+        persistence.mkdir(exist_ok=True)
+        kept += [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            f"persistence_location {persistence}/",
+            "autosave_interval 1",
+            # Started as root, Mosquitto would drop to its own user and could not write here.
+            "user root" if os.geteuid() == 0 else "",
+        ]
+        self.conf.write_text("\n".join(kept) + "\n")
+
+    def start(self) -> Mosquitto:
+        log = self.log.open("ab")
+        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=log,
+                                     stderr=subprocess.STDOUT)
+        wait_for_port(self.port)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop (SIGTERM saves the persistence file; SIGKILL does not)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+class FabcityProcess:
+    """``python -m fabcity …`` as a child process, with its output in a log file."""
+
+    def __init__(self, args: Sequence[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.args = [sys.executable, "-m", "fabcity", *args]
+        self.log = log
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> FabcityProcess:
+        handle = self.log.open("ab")
+        self.proc = subprocess.Popen(self.args, stdout=handle, stderr=subprocess.STDOUT,
+                                     env=self.env, cwd=ROOT)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no flush, as a crash or power cut."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def terminate(self, timeout_s: float = 15.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
