@@ -1,0 +1,73 @@
+"""The hub's FastAPI application: open-data API, Prometheus metrics, the citizen page."""
+
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from fabcity import __version__
+from hub.api.deps import reject_unknown_parameters
+from hub.api.errors import install_error_handlers
+from hub.api.routes import devices, health, latest, metrics, page, readings, sites
+from hub.context import HubContext
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """Open data from fablab and city sensors.
+
+Times are RFC 3339 UTC; names follow the wire contract (`site`, `device`:
+`[a-z0-9][a-z0-9_-]{0,63}`; `sensor`, `metric`: `[a-z][a-z0-9_]{0,63}`). A bad parameter
+answers 422 naming it and the rule; an unavailable storage answers 503.
+"""
+DOCS_STATIC = "/static-docs"
+
+
+def _offline_docs_dir() -> Path | None:
+    """Swagger UI files shipped by ``fastapi-offline``, so /docs works without the internet."""
+    try:
+        import fastapi_offline
+    except ImportError:
+        return None
+    static = Path(fastapi_offline.__file__).parent / "static"
+    return static if (static / "swagger-ui-bundle.js").is_file() else None
+
+
+def _mount_docs(app: FastAPI) -> None:
+    static = _offline_docs_dir()
+    if static is None:
+        return
+    app.mount(DOCS_STATIC, StaticFiles(directory=static), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="openapi.json", title=f"{app.title} - API docs",
+            swagger_js_url=f"{DOCS_STATIC[1:]}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_STATIC[1:]}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_STATIC[1:]}/favicon.png",
+        )
+
+
+def create_app(ctx: HubContext) -> FastAPI:
+    """Build the app around a running hub's storage, registry, metrics and MQTT probe."""
+    offline_docs = _offline_docs_dir() is not None
+    app = FastAPI(
+        title="fabcity hub",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None if offline_docs else "/docs",
+        redoc_url=None,
+        dependencies=[Depends(reject_unknown_parameters)],
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    # Open data: any web page may read it.
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"])
+    for module in (health, sites, devices, latest, readings, metrics, page):
+        app.include_router(module.router)
+    app.mount(page.STATIC_PREFIX, StaticFiles(directory=page.WEB_DIR), name="static")
+    _mount_docs(app)
+    return app

@@ -1,0 +1,190 @@
+"""Response models of the HTTP API (``…Public``: what the outside world sees)."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from fabcity.reading import Reading, format_ts
+from hub.registry import DeviceRecord
+
+__all__ = [
+    "DeviceMetaPublic",
+    "DevicePublic",
+    "DevicesPublic",
+    "ErrorPublic",
+    "HealthPublic",
+    "LatestPublic",
+    "LocationPublic",
+    "ParameterError",
+    "ReadingPublic",
+    "ReadingsPublic",
+    "SensorPublic",
+    "SitePublic",
+    "SitesPublic",
+]
+
+DeviceState = Literal["online", "offline", "unknown"]
+
+
+class ParameterError(BaseModel):
+    """One rejected query parameter."""
+
+    parameter: str = Field(examples=["start"])
+    message: str = Field(examples=["invalid time 'yesterday': expected RFC 3339 or -24h"])
+
+
+class ErrorPublic(BaseModel):
+    """Every error answer: a human sentence, plus the parameters at fault on a 422."""
+
+    detail: str
+    errors: list[ParameterError] = []
+
+
+class StorageHealth(BaseModel):
+    status: str = Field(description='"ok" or what is wrong', examples=["ok"])
+
+
+class MqttHealth(BaseModel):
+    connected: bool
+
+
+class HealthPublic(BaseModel):
+    """``ok`` when the broker link and the storage are both fine, else ``degraded``."""
+
+    status: Literal["ok", "degraded"]
+    version: str
+    mqtt: MqttHealth
+    storage: StorageHealth
+
+
+class ReadingPublic(BaseModel):
+    """One reading; in downsampled answers ``ts`` is the start of the bucket."""
+
+    site: str
+    device: str
+    sensor: str
+    metric: str
+    ts: str = Field(description="RFC 3339 UTC", examples=["2026-11-26T22:05:00.123Z"])
+    value: float
+    unit: str | None
+    flags: list[str] = []
+
+    @classmethod
+    def of(cls, r: Reading) -> "ReadingPublic":
+        return cls(site=r.site, device=r.device, sensor=r.sensor, metric=r.metric,
+                   ts=format_ts(r.ts_ms), value=r.value, unit=r.unit, flags=list(r.flags))
+
+
+class LatestPublic(BaseModel):
+    """The newest reading of every matching series."""
+
+    now: str = Field(description="the hub's clock when it answered, RFC 3339 UTC")
+    count: int
+    readings: list[ReadingPublic]
+
+
+class ReadingsQueryPublic(BaseModel):
+    """The query as the hub understood it (relative times resolved)."""
+
+    site: str | None
+    device: str | None
+    sensor: str | None
+    metric: str | None
+    start: str
+    end: str
+    every: str | None
+    agg: str | None
+    limit: int
+
+
+class ReadingsPublic(BaseModel):
+    """Readings ordered by site, device, sensor, metric, then time."""
+
+    query: ReadingsQueryPublic
+    count: int
+    truncated: bool = Field(description="true when more readings matched than `limit`")
+    readings: list[ReadingPublic]
+
+
+class LocationPublic(BaseModel):
+    lat: float
+    lon: float
+
+
+class SensorPublic(BaseModel):
+    name: str
+    driver: str | None = None
+    metrics: dict[str, str] = Field({}, description="metric -> unit")
+
+
+class DeviceMetaPublic(BaseModel):
+    """What the device says it is (its retained ``meta`` message)."""
+
+    kind: str | None = None
+    name: str | None = None
+    location: LocationPublic | None = None
+    sensors: list[SensorPublic] = []
+    firmware: str | None = None
+    version: str | None = None
+
+
+class DevicePublic(BaseModel):
+    site: str
+    device: str
+    state: DeviceState = Field(description="from the retained status; unknown if none yet")
+    last_seen: str | None = Field(description="RFC 3339 UTC, last status or stored reading")
+    meta: DeviceMetaPublic | None
+
+    @classmethod
+    def of(cls, rec: DeviceRecord) -> "DevicePublic":
+        state = rec.state if rec.state in ("online", "offline") else "unknown"
+        return cls(
+            site=rec.site, device=rec.device, state=state,
+            last_seen=format_ts(rec.last_seen_ms) if rec.last_seen_ms is not None else None,
+            meta=_meta(rec.meta),
+        )
+
+
+def _meta(raw: dict[str, Any] | None) -> DeviceMetaPublic | None:
+    if not raw:
+        return None
+    fields = {k: raw[k] for k in DeviceMetaPublic.model_fields if k in raw}
+    try:
+        return DeviceMetaPublic.model_validate(fields)
+    except ValueError:  # the registry only stores validated meta; be safe with old rows
+        return None
+
+
+class DevicesPublic(BaseModel):
+    count: int
+    devices: list[DevicePublic]
+
+
+class SitePublic(BaseModel):
+    site: str
+    devices: int
+    online: int
+    location: LocationPublic | None = Field(
+        description="mean position of the site's devices that declare one")
+
+
+class SitesPublic(BaseModel):
+    count: int
+    sites: list[SitePublic]
+
+
+def sites_of(devices: list[DevicePublic]) -> SitesPublic:
+    """Group devices by site, counting them and averaging their locations."""
+    grouped: dict[str, list[DevicePublic]] = {}
+    for d in devices:
+        grouped.setdefault(d.site, []).append(d)
+    sites = []
+    for site, members in sorted(grouped.items()):
+        spots = [d.meta.location for d in members if d.meta and d.meta.location]
+        location = (LocationPublic(lat=sum(p.lat for p in spots) / len(spots),
+                                   lon=sum(p.lon for p in spots) / len(spots))
+                    if spots else None)
+        sites.append(SitePublic(site=site, devices=len(members),
+                                online=sum(d.state == "online" for d in members),
+                                location=location))
+    return SitesPublic(count=len(sites), sites=sites)

@@ -1,0 +1,83 @@
+"""Fixtures of API tests: a real SQLite storage and device registry behind a TestClient."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fabcity.device import DeviceMeta, Status
+from fabcity.reading import Reading
+from hub.api import create_app
+from hub.context import HubContext
+from hub.metrics import HubMetrics
+from hub.registry import DeviceRegistry
+from hub.storage.sqlite import SqliteStorage
+
+T0_MS = 1_795_000_000_000  # 2026-11-18T08:26:40Z, a round instant for absolute-time tests
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[SqliteStorage]:
+    s = SqliteStorage(tmp_path / "hub.db", synchronous="normal")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[DeviceRegistry]:
+    r = DeviceRegistry(tmp_path / "registry.db")
+    yield r
+    r.close()
+
+
+class Link:
+    """A switchable MQTT probe."""
+
+    def __init__(self) -> None:
+        self.up = True
+
+    def __call__(self) -> bool:
+        return self.up
+
+
+@pytest.fixture
+def link() -> Link:
+    return Link()
+
+
+@pytest.fixture
+def ctx(storage: SqliteStorage, registry: DeviceRegistry, link: Link) -> HubContext:
+    return HubContext(storage=storage, registry=registry, metrics=HubMetrics(),
+                      mqtt_connected=link)
+
+
+@pytest.fixture
+def client(ctx: HubContext) -> Iterator[TestClient]:
+    with TestClient(create_app(ctx)) as c:
+        yield c
+
+
+def reading(metric: str, value: float, ts_ms: int, *, site: str = "fablab-bcn",
+            device: str = "pi-laser", sensor: str = "air", unit: str | None = None) -> Reading:
+    return Reading(site, device, sensor, metric, value, ts_ms, unit)
+
+
+def announce(registry: DeviceRegistry, site: str, device: str, state: str, at_ms: int,
+             **meta: object) -> None:
+    """Feed the registry the retained status (and meta, if given) of a device."""
+    registry.set_status(site, device, Status(state=state), at_ms)  # type: ignore[arg-type]
+    if meta:
+        registry.set_meta(site, device, DeviceMeta.model_validate(
+            {"site": site, "device": device, **meta}))
+
+
+def rejected(response: object, parameter: str) -> str:
+    """Assert a 422 naming ``parameter``; return its message."""
+    assert response.status_code == 422, response.text  # type: ignore[attr-defined]
+    body = response.json()  # type: ignore[attr-defined]
+    names = [e["parameter"] for e in body["errors"]]
+    assert names == [parameter], body
+    assert parameter in body["detail"]
+    message: str = body["errors"][0]["message"]
+    return message

@@ -1,0 +1,42 @@
+from fastapi.testclient import TestClient
+
+from fabcity import __version__
+from fabcity.errors import StorageUnavailable
+from hub.api import create_app
+from hub.context import HubContext
+from hub.registry import DeviceRegistry
+from hub.storage.sqlite import SqliteStorage
+from tests.hub.api.conftest import Link, rejected
+
+
+def test_health_ok_when_broker_and_storage_are_fine(client: TestClient) -> None:
+    body = client.get("/api/v1/health").json()
+    assert body == {"status": "ok", "version": __version__, "mqtt": {"connected": True},
+                    "storage": {"status": "ok"}}
+
+
+def test_health_degraded_when_broker_link_is_down(client: TestClient, link: Link) -> None:
+    link.up = False
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["mqtt"] == {"connected": False}
+
+
+class _BrokenStorage(SqliteStorage):
+    def health(self) -> str:
+        raise StorageUnavailable("database is locked")
+
+
+def test_health_degraded_when_storage_fails(tmp_path, registry: DeviceRegistry) -> None:
+    storage = _BrokenStorage(tmp_path / "broken.db")
+    app = create_app(HubContext(storage=storage, registry=registry, mqtt_connected=lambda: True))
+    body = TestClient(app).get("/api/v1/health").json()
+    assert body["status"] == "degraded"
+    assert "database is locked" in body["storage"]["status"]
+    storage.close()
+
+
+def test_health_rejects_unknown_parameter(client: TestClient) -> None:
+    message = rejected(client.get("/api/v1/health?verbose=1"), "verbose")
+    assert "unknown parameter" in message
