@@ -3,6 +3,7 @@
 import errno
 import logging
 import socket
+from collections.abc import Callable
 from typing import Literal
 
 from fabcity.errors import ConfigError
@@ -81,8 +82,16 @@ class HubService:
         self.storage.close()
         self.registry.close()
 
-    def serve(self) -> None:
-        """Run until SIGINT/SIGTERM: ingest in the background, the API in the foreground."""
+    def serve(
+        self,
+        on_started: Callable[[], None] | None = None,
+        on_stopping: Callable[[], None] | None = None,
+    ) -> None:
+        """Run until SIGINT/SIGTERM: ingest in the background, the API in the foreground.
+
+        ``on_started`` runs once ingest is up and before the API starts; ``on_stopping``
+        runs first on the way out.
+        """
         import uvicorn
 
         from hub.api.app import create_app
@@ -91,9 +100,13 @@ class HubService:
         check_port_free(api.host, api.port)
         self.start()
         try:
+            if on_started is not None:
+                on_started()
             config = uvicorn.Config(create_app(self.context), host=api.host, port=api.port,
                                     log_level="warning", access_log=False)
             log.info("hub API on http://%s:%d (docs at /docs)", api.host, api.port)
             uvicorn.Server(config).run()
         finally:
+            if on_stopping is not None:
+                on_stopping()
             self.stop()
