@@ -14,7 +14,7 @@ from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
 from hub.storage.sqlite import SqliteStorage
 
-T0_MS = 1_795_000_000_000  # 2026-11-18T08:26:40Z, a round instant for absolute-time tests
+T0_MS = 1_794_960_000_000  # 2026-11-18T00:00:00Z: bucket boundaries fall on it
 
 
 @pytest.fixture
