@@ -20,9 +20,9 @@ _RELATIVE_RE = re.compile(r"-([0-9]{1,9})([smhdw])")
 _DURATION_RULE = "a positive whole number and a unit s, m, h, d or w, e.g. 30s, 5m, 1h, 1d"
 _INSTANT_RULE = ("RFC 3339 with an offset (e.g. 2026-11-26T22:05:00Z), a relative duration "
                  "(e.g. -24h, -15m) or now")
-# Years 1 to 9999 are what RFC 3339 can write; keep well inside them.
-_MIN_MS = -62_000_000_000_000
-_MAX_MS = 253_000_000_000_000
+# What RFC 3339 can write: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z.
+_MIN_MS = -62_135_596_800_000
+_MAX_MS = 253_402_300_799_999
 
 
 def parse_duration(parameter: str, text: str) -> int:
@@ -43,15 +43,16 @@ def format_duration(ms: int) -> str:
 
 def parse_instant(parameter: str, text: str, now_ms: int) -> int:
     """An absolute or relative instant, in UTC milliseconds."""
-    if text == "now":
-        return now_ms
     match = _RELATIVE_RE.fullmatch(text)
-    if match is not None:
-        return now_ms - int(match[1]) * DURATION_UNITS_MS[match[2]]
-    try:
-        ms = parse_ts(text)
-    except BadReading:
-        raise ApiError(parameter, f"invalid time {text!r}: expected {_INSTANT_RULE}") from None
+    if text == "now":
+        ms = now_ms
+    elif match is not None:
+        ms = now_ms - int(match[1]) * DURATION_UNITS_MS[match[2]]
+    else:
+        try:
+            ms = parse_ts(text)
+        except BadReading:
+            raise ApiError(parameter, f"invalid time {text!r}: expected {_INSTANT_RULE}") from None
     if not _MIN_MS <= ms <= _MAX_MS:
-        raise ApiError(parameter, f"time {text!r} is out of range")
+        raise ApiError(parameter, f"time {text!r} is out of range: years 1 to 9999")
     return ms

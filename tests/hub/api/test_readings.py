@@ -125,6 +125,12 @@ def test_csv_download_with_header_row(client: TestClient, storage: SqliteStorage
     assert len(rows) == 4
 
 
+def test_whole_calendar_range_is_accepted(client: TestClient, storage: SqliteStorage) -> None:
+    _fill(storage)
+    params = {"start": "0001-01-01T00:00:00Z", "end": "9999-12-31T23:59:59.999Z", "every": "1000w"}
+    assert len(_values(client.get("/api/v1/readings", params=params))) == 2
+
+
 def test_suggested_every_is_accepted(client: TestClient) -> None:
     params = {"start": "-30d", "every": "1s"}
     message = rejected(client.get("/api/v1/readings", params=params), "every")
@@ -152,6 +158,7 @@ def test_storage_unavailable_answers_503(client: TestClient, storage: SqliteStor
     ({"start": "2026-11-26T22:05:00"}, "start", "RFC 3339"),
     ({"start": "-24x"}, "start", "-24h"),
     ({"start": "-0h"}, "start", "before end"),
+    ({"start": "-999999999w"}, "start", "out of range"),
     ({"start": "-1h", "end": "-2h"}, "start", "must be before end"),
     ({"start": "2026-11-26T22:00:00Z", "end": "2026-11-26T22:00:00Z"}, "start", "before end"),
     ({"every": "5 minutes"}, "every", "e.g. 30s, 5m"),
