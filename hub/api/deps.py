@@ -114,8 +114,8 @@ class ReadingsRequest:
         start_ms = parse_instant("start", start, now)
         end_ms = parse_instant("end", end, now)
         if start_ms >= end_ms:
-            raise ApiError("start", f"start ({format_ts(start_ms)}) must be before end "
-                                    f"({format_ts(end_ms)})")
+            raise ApiError("start", f"must be before end (start is {format_ts(start_ms)}, "
+                                    f"end is {format_ts(end_ms)})")
         every_ms = None
         if every is not None:
             every_ms = parse_duration("every", every)
