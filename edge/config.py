@@ -49,7 +49,9 @@ class PublishConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    batch_size: int = Field(50, ge=1, le=5000)
+    # 1,000 readings with the longest names and units encode to ~250 KB: every batch stays
+    # under the hub's 256 KiB limit (MAX_PAYLOAD_BYTES), which refuses a whole message.
+    batch_size: int = Field(50, ge=1, le=1000)
     linger_s: float = Field(0.2, ge=0, le=60)
     max_inflight: int = Field(100, ge=1, le=65535)
 

@@ -74,7 +74,7 @@ def decode_batch(
             "oversized", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
         )
     try:
-        body = json.loads(payload)  # NaN/Infinity parse, then fail per reading
+        body = json.loads(payload.decode())  # NaN/Infinity parse, then fail per reading
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise BadReading("bad_json", f"payload is not UTF-8 JSON: {exc}") from None
     if not isinstance(body, dict):

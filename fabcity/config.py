@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from fabcity.errors import ConfigError
 
@@ -82,3 +87,6 @@ def load_settings(model: type[S], path: Path | None) -> S:
         return model(**data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(source, exc)) from None
+    except SettingsError as exc:  # e.g. FABCITY_MQTT='not json'
+        raise ConfigError(f"environment: {exc}: a {ENV_PREFIX}… variable that sets a whole "
+                          "section or list must hold JSON") from None

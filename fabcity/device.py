@@ -60,7 +60,7 @@ M = TypeVar("M", bound=BaseModel)
 def _decode(model: type[M], payload: bytes) -> M:
     try:
         return model.model_validate(json.loads(payload))
-    except (ValueError, ValidationError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValidationError is a ValueError
         reason = "bad_schema" if isinstance(exc, ValidationError) else "bad_json"
         first = str(exc).splitlines()
         raise BadReading(reason, f"invalid {model.__name__}: {' '.join(first[:3])}") from None

@@ -52,9 +52,10 @@ def _check_value(value: object) -> float:
         raise BadReading("bad_value", f"value must be a number, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise BadReading("bad_value", f"value must be finite, got {value!r}")
-    result = float(value)
-    if not math.isfinite(result):  # a huge int overflows to inf
-        raise BadReading("bad_value", f"value out of range: {value!r}")
+    try:
+        result = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise BadReading("bad_value", f"value out of range: {value!r}") from None
     return result
 
 
@@ -85,7 +86,11 @@ class Reading:
 
     def __post_init__(self) -> None:
         names = (self.site, self.device, self.sensor, self.metric)
-        if names not in _valid_names:
+        try:
+            cached = names in _valid_names
+        except TypeError:  # an unhashable name (a list, an object) is invalid anyway
+            cached = False
+        if not cached:
             check_site(self.site)
             check_device(self.device)
             check_sensor(self.sensor)
@@ -96,7 +101,7 @@ class Reading:
         if isinstance(self.ts_ms, bool) or not isinstance(self.ts_ms, int):
             raise BadReading("bad_timestamp", f"ts_ms must be an integer, got {self.ts_ms!r}")
         object.__setattr__(self, "unit", canonical_unit(self.metric, self.unit))
-        if self.flags:
+        if self.flags != ():  # null, "" or {} on the wire are refused too
             object.__setattr__(self, "flags", _check_flags(self.flags))
 
     @property
