@@ -137,7 +137,11 @@ class DevicePublic(BaseModel):
 
     @classmethod
     def of(cls, rec: DeviceRecord) -> "DevicePublic":
-        state = rec.state if rec.state in ("online", "offline") else "unknown"
+        state: DeviceState = "unknown"
+        if rec.state == "online":
+            state = "online"
+        elif rec.state == "offline":
+            state = "offline"
         return cls(
             site=rec.site, device=rec.device, state=state,
             last_seen=format_ts(rec.last_seen_ms) if rec.last_seen_ms is not None else None,

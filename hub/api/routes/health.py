@@ -1,5 +1,7 @@
 """``GET /api/v1/health``: is the hub connected and able to store?"""
 
+from typing import Literal
+
 from fastapi import APIRouter
 
 from fabcity import __version__
@@ -19,6 +21,6 @@ def health(ctx: ContextDep) -> HealthPublic:
     except (FabcityError, OSError) as exc:
         storage = f"error: {exc}"
     connected = bool(ctx.mqtt_connected())
-    status = "ok" if connected and storage == "ok" else "degraded"
+    status: Literal["ok", "degraded"] = "ok" if connected and storage == "ok" else "degraded"
     return HealthPublic(status=status, version=__version__, mqtt=MqttHealth(connected=connected),
                         storage=StorageHealth(status=storage))
