@@ -1,0 +1,114 @@
+"""The portable C module, compiled with gcc: byte-identical to the Python side both ways."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from firmware_bridge.crc import crc16
+from firmware_bridge.frame import Frame, FrameDecoder, Rejected, encode_frame
+from firmware_bridge.messages import (
+    Channel,
+    encode_ack,
+    encode_error,
+    encode_hello,
+    encode_readings,
+    format_fixed,
+)
+from tests.firmware_bridge.helpers import FIRMWARE_DIR
+
+CHANNELS = (
+    Channel("a0", "voltage", "V"),
+    Channel("a1", "voltage", "V"),
+    Channel("ds18b20", "temperature", "degC"),
+)
+
+
+def python_vectors() -> bytes:
+    """The frames ``fabcity_sim --vectors`` writes, built with the Python encoder."""
+    return b"".join([
+        encode_hello(0, 1523, "lab-uno-1", "1.0.0", CHANNELS, interval_ms=5000),
+        encode_readings(1, 6523, {0: format_fixed(512, 3), 1: format_fixed(3300, 3),
+                                  2: format_fixed(215000, 4)}),
+        encode_readings(2, 11523, {0: format_fixed(0, 3), 2: format_fixed(-5, 2)}),
+        encode_ack(3, 12000, 7),
+        encode_ack(4, 12100, 8, {"ms": 1000}),
+        encode_error(5, 12200, "sensor_fault", channel=2),
+        encode_error(6, 12300, "unknown_command", ref=9),
+        encode_readings(65535, 4294967295, {0: format_fixed(2147483647, 3)}),
+        encode_readings(0, 0, {0: format_fixed(-2147483648, 0)}),
+    ])
+
+
+def test_c_encoder_output_is_byte_identical_to_the_python_encoder(c_simulator: Path) -> None:
+    c_output = subprocess.run([c_simulator, "--vectors"], capture_output=True, check=True).stdout
+    assert c_output == python_vectors()
+
+
+def test_python_decoder_reads_every_c_frame(c_simulator: Path) -> None:
+    c_output = subprocess.run([c_simulator, "--vectors"], capture_output=True, check=True).stdout
+    items = FrameDecoder().feed(c_output)
+    assert all(isinstance(i, Frame) for i in items) and len(items) == 9
+    assert [i.seq for i in items if isinstance(i, Frame)][-2:] == [65535, 0]
+
+
+def c_decode(c_simulator: Path, stream: bytes) -> list[str]:
+    result = subprocess.run([c_simulator, "--decode"], input=stream, capture_output=True,
+                            check=True)
+    return result.stdout.decode().splitlines()
+
+
+def python_view(items: list[Frame | Rejected]) -> list[str]:
+    """The Python decoder's results in the C program's output format."""
+    lines = []
+    for item in items:
+        if isinstance(item, Frame):
+            fields = "".join(f" {k}={v}" for k, v in item.fields.items())
+            lines.append(f"FRAME {item.seq} {item.kind}{fields}")
+        elif item.reason in ("bad_checksum", "malformed", "overlong"):
+            lines.append(item.reason.upper())
+    return lines
+
+
+def test_c_decoder_reads_python_commands(c_simulator: Path) -> None:
+    stream = b"".join([
+        encode_frame(0, "HELLO"),
+        encode_frame(1, "PING"),
+        encode_frame(2, "INTERVAL", {"ms": 2500}),
+        encode_frame(65535, "IDENTIFY", {"s": 10}),
+    ])
+    assert c_decode(c_simulator, stream) == [
+        "FRAME 0 HELLO", "FRAME 1 PING", "FRAME 2 INTERVAL ms=2500", "FRAME 65535 IDENTIFY s=10",
+    ]
+
+
+def test_both_decoders_agree_on_a_stream_with_noise_and_damage(c_simulator: Path) -> None:
+    good = encode_frame(9, "R", {"t": 77, "0": "1.25"})
+    damaged = bytearray(encode_frame(10, "R", {"t": 78, "0": "1.30"}))
+    damaged[8] ^= 0x04
+    stream = b"".join([
+        b"\x00\xffboot banner\r\n",
+        python_vectors(),
+        b"$11 R t=79 0=1.2",  # truncated by the next frame
+        good,
+        bytes(damaged),
+        b"$12 R t=80\r\n",  # no checksum
+        b"$1 r t=1*%04X\r\n" % crc16(b"1 r t=1"),  # lower-case kind
+        b"$" + b"9" * 1100 + b"\r\n",
+        encode_frame(13, "PING"),
+    ])
+    python_lines = python_view(FrameDecoder().feed(stream))
+    assert c_decode(c_simulator, stream) == python_lines
+    assert python_lines.count("BAD_CHECKSUM") == 1
+    assert python_lines.count("MALFORMED") == 2
+    assert python_lines.count("OVERLONG") == 1
+
+
+@pytest.mark.parametrize("flags", [["-std=c99"], ["-std=c11", "-DFC_MAX_LINE_BYTES=64"]])
+def test_module_compiles_cleanly_with_strict_warnings(tmp_path: Path, flags: list[str]) -> None:
+    result = subprocess.run(
+        ["gcc", *flags, "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror", "-c",
+         str(FIRMWARE_DIR / "fabcity_proto.c"), "-o", str(tmp_path / "proto.o")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
