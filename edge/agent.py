@@ -9,7 +9,9 @@ from typing import Any
 from edge.buffer import Buffer
 from edge.config import EdgeSettings
 from edge.drivers.base import SensorDriver, create_driver
+from edge.homeassistant import discovery_messages, publish_on_connect
 from edge.publisher import Publisher
+from edge.quality import DeviceQuality, SensorQuality
 from edge.sampler import Sampler
 from fabcity import __version__
 from fabcity.reading import Reading
@@ -43,13 +45,19 @@ class EdgeAgent:
     def __init__(self, settings: EdgeSettings) -> None:
         self.settings = settings
         self.drivers = [create_driver(sensor) for sensor in settings.sensors]
+        self.quality = DeviceQuality(settings.quality)
+        transforms = [SensorQuality(sensor, self.quality) for sensor in settings.sensors]
         self.buffer = Buffer(settings.buffer.path, settings.buffer.max_readings,
                              settings.buffer.synchronous)
         self.publisher = Publisher(settings.site, settings.device, self.buffer, settings.mqtt,
                                    settings.publish, meta=build_meta(settings, self.drivers))
+        if settings.homeassistant.discovery:
+            publish_on_connect(self.publisher.client, discovery_messages(
+                settings, {driver.name: driver.metrics() for driver in self.drivers}))
         self.sampler = Sampler(settings.site, settings.device, self._store)
-        for driver, sensor in zip(self.drivers, settings.sensors, strict=True):
-            self.sampler.add(driver, sensor.interval_s)
+        for driver, sensor, transform in zip(self.drivers, settings.sensors, transforms,
+                                             strict=True):
+            self.sampler.add(driver, sensor.interval_s, transform)
         self._stopped = threading.Event()
 
     def _store(self, readings: list[Reading]) -> None:

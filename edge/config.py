@@ -11,8 +11,10 @@ from fabcity.device import Location
 __all__ = [
     "BufferConfig",
     "EdgeSettings",
+    "HomeAssistantConfig",
     "MqttConfig",
     "PublishConfig",
+    "QualityConfig",
     "SensorConfig",
     "load_edge_settings",
 ]
@@ -66,11 +68,38 @@ class SensorConfig(BaseModel):
     interval_s: float = Field(5.0, gt=0, le=86_400)
     port: str | None = None
     pin: int | str | None = None
+    #: Data quality (validated by ``edge.quality``, so errors name the sensor): per metric
+    #: ``{scale, offset}`` or ``{points = [[raw, true], [raw, true]]}``.
+    calibration: dict[str, Any] = {}
+    #: Per metric ``[low, high]``, overriding the catalogue's plausible range.
+    plausible: dict[str, Any] = {}
+    #: What happens to a reading outside its plausible range: ``flag`` or ``reject``.
+    out_of_range: str = "flag"
 
     @property
     def options(self) -> dict[str, Any]:
         """The driver-specific keys of this entry."""
         return dict(self.model_extra or {})
+
+
+class QualityConfig(BaseModel):
+    """Device-wide data-quality rules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Particulates are flagged ``suspect_humidity`` above this relative humidity.
+    humidity_limit_pct: float = Field(70.0, ge=0, le=100)
+    #: A humidity reading older than this no longer counts.
+    humidity_max_age_s: float = Field(900.0, gt=0)
+
+
+class HomeAssistantConfig(BaseModel):
+    """Home Assistant MQTT discovery."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    discovery: bool = False
+    prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class EdgeSettings(FileSettings):
@@ -84,6 +113,8 @@ class EdgeSettings(FileSettings):
     mqtt: MqttConfig = MqttConfig()
     buffer: BufferConfig = BufferConfig()
     publish: PublishConfig = PublishConfig()
+    quality: QualityConfig = QualityConfig()
+    homeassistant: HomeAssistantConfig = HomeAssistantConfig()
     sensors: list[SensorConfig] = []
 
     @model_validator(mode="after")
