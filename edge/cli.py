@@ -8,6 +8,7 @@ from typing import Any
 
 from edge.config import load_edge_settings
 from edge.drivers.base import EventDriver, PolledDriver, SensorDriver, create_driver
+from edge.quality import DeviceQuality, SensorQuality
 from edge.sampler import to_readings
 from fabcity import registry
 from fabcity.codec import reading_to_dict
@@ -53,12 +54,15 @@ def _read_once(driver: SensorDriver) -> list[Any]:
 def _check(args: argparse.Namespace) -> int:
     settings = load_edge_settings(args.config)
     failed = []
+    quality = DeviceQuality(settings.quality)
     for sensor in settings.sensors:
         try:
             driver = create_driver(sensor)
+            calibrate = SensorQuality(sensor, quality)
             driver.open()
             try:
-                readings = to_readings(settings.site, settings.device, driver, _read_once(driver))
+                readings = calibrate(to_readings(settings.site, settings.device, driver,
+                                                 _read_once(driver)))
             finally:
                 driver.close()
         except Exception as exc:
@@ -70,8 +74,9 @@ def _check(args: argparse.Namespace) -> int:
                 print(json.dumps({"site": reading.site, "device": reading.device,
                                   **reading_to_dict(reading)}))
             else:
+                flags = f"  [{', '.join(reading.flags)}]" if reading.flags else ""
                 print(f"{reading.sensor:<16} {reading.metric:<14} {reading.value:>12g} "
-                      f"{reading.unit}")
+                      f"{reading.unit}{flags}")
     if failed:
         print(f"fabcity edge check: {len(failed)} sensor(s) failed: {', '.join(failed)}",
               file=sys.stderr)
@@ -79,11 +84,21 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("pathlib.", "")
+
+
+def _default_text(value: Any) -> str:
+    return str(value) if isinstance(value, Path) else repr(value)
+
+
 def _describe(name: str) -> dict[str, Any]:
     cls = registry.load("fabcity.drivers", name)
     options = {
-        key: {"type": str(field.annotation).replace("typing.", ""),
-              "default": None if field.is_required() else repr(field.default),
+        key: {"type": _type_name(field.annotation),
+              "default": None if field.is_required() else _default_text(field.default),
               "required": field.is_required(), "help": field.description}
         for key, field in cls.Options.model_fields.items()
     }
