@@ -103,6 +103,7 @@ def test_empty_batch_is_valid() -> None:
 @pytest.mark.parametrize("payload", [b"", b"{", b"not json", b'{"readings": [}',
                                      b"\xff\xfe\x00", b'{"readings": "\xc3\x28"}',
                                      '{"readings": []}'.encode("utf-16"),
+                                     b'\xef\xbb\xbf{"readings": []}',  # UTF-8 byte order mark
                                      b"[" * 100_000])
 def test_non_utf8_or_malformed_json_is_bad_json(payload: bytes) -> None:
     assert refused(payload) == "bad_json"
