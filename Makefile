@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Debian packages the test suite needs (servers and the C compiler for firmware tests).
-TEST_DEBS := mosquitto gcc
+TEST_DEBS := mosquitto gcc chromium
 
 .PHONY: demo test lint typecheck bench system-deps clean help
 

@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import threading
+from collections import deque
 import time
 from typing import Any
 
@@ -60,7 +61,8 @@ class Publisher:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._inflight: dict[int, tuple[int, int, int]] = {}  # mid -> (first id, last id, n)
-        self._acked: list[tuple[int, int]] = []
+        self._acked_mids: deque[int] = deque()  # filled by paho's thread
+        self._acked: list[tuple[int, int]] = []  # buffer id ranges to delete
         self._cursor = 0  # highest buffer id handed to paho
         self._thread: threading.Thread | None = None
         self.client = paho.Client(
@@ -101,12 +103,15 @@ class Publisher:
         self._wake.set()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Flush what the broker acknowledged, say ``offline``, and disconnect."""
+        """Send what is buffered (for up to ``timeout_s``), say ``offline``, and disconnect.
+
+        Readings the broker has not acknowledged by then stay in the buffer for next time.
+        """
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
-        self._delete_acked()
+        self._flush(timeout_s)
         if self.connected:
             info = self.client.publish(self.status_topic, self._status("offline"), qos=1,
                                        retain=True)
@@ -136,11 +141,9 @@ class Publisher:
 
     def _on_publish(self, _client: paho.Client, _userdata: Any, mid: int, _reason: Any,
                     _props: Any) -> None:
-        with self._lock:
-            entry = self._inflight.pop(mid, None)
-            if entry is not None:
-                self._acked.append((entry[0], entry[1]))
-                self.published += entry[2]
+        # paho holds its message lock here and our publishing thread may be waiting on it
+        # while holding ours: taking a lock here would deadlock. A deque append is atomic.
+        self._acked_mids.append(mid)
         self._wake.set()
 
     # The draining loop runs on its own thread.
@@ -165,14 +168,37 @@ class Publisher:
                 self.client.publish(self.status_topic, self._status("online"), qos=1, retain=True)
                 last_status = now
 
+    def _flush(self, timeout_s: float) -> None:
+        """Publish without lingering until the buffer is empty or time runs out."""
+        deadline = time.monotonic() + timeout_s
+        while self.connected and time.monotonic() < deadline:
+            self._delete_acked()
+            if len(self.buffer) == 0:
+                return
+            self._send_batches(linger=False)
+            self._wake.wait(0.05)
+            self._wake.clear()
+        self._delete_acked()
+
+    def _collect_acks(self) -> None:
+        """Turn PUBACKed message ids into buffer ranges to delete."""
+        with self._lock:
+            while self._acked_mids:
+                entry = self._inflight.pop(self._acked_mids.popleft(), None)
+                if entry is not None:
+                    self._acked.append((entry[0], entry[1]))
+                    self.published += entry[2]
+
     def _delete_acked(self) -> None:
+        self._collect_acks()
         with self._lock:
             acked, self._acked = self._acked, []
         if acked:
             self.buffer.remove(acked)
 
-    def _send_batches(self) -> float | None:
+    def _send_batches(self, linger: bool = True) -> float | None:
         """Publish batches while the window allows; return seconds to linger, if any."""
+        self._collect_acks()
         while True:
             with self._lock:
                 if len(self._inflight) >= self.cfg.max_inflight or not self.connected:
@@ -180,7 +206,7 @@ class Publisher:
                 rows = self.buffer.take(self._cursor, self.cfg.batch_size)
                 if not rows:
                     return None
-                if len(rows) < self.cfg.batch_size and self.cfg.linger_s > 0:
+                if linger and len(rows) < self.cfg.batch_size and self.cfg.linger_s > 0:
                     age_s = (now_ms() - rows[0][1].ts_ms) / 1000
                     if 0 <= age_s < self.cfg.linger_s:  # wait briefly for a fuller batch
                         return self.cfg.linger_s - age_s
