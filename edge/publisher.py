@@ -10,8 +10,8 @@ import contextlib
 import json
 import logging
 import threading
-from collections import deque
 import time
+from collections import deque
 from typing import Any
 
 import paho.mqtt.client as paho
