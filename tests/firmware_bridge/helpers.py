@@ -9,6 +9,14 @@ from pathlib import Path
 import pytest
 
 import firmware_bridge
+from firmware_bridge.messages import (
+    Channel,
+    encode_ack,
+    encode_error,
+    encode_hello,
+    encode_readings,
+    format_fixed,
+)
 
 FIRMWARE_DIR = Path(firmware_bridge.__file__).parent / "firmware"
 C_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-O2"]
@@ -39,3 +47,26 @@ def wait_until(predicate: Callable[[], object], timeout_s: float = 5.0, what: st
             return
         time.sleep(0.01)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what or predicate}")
+
+
+CHANNELS = (
+    Channel("a0", "voltage", "V"),
+    Channel("a1", "voltage", "V"),
+    Channel("ds18b20", "temperature", "degC"),
+)
+
+
+def python_vectors() -> bytes:
+    """The frames ``fabcity_sim --vectors`` writes, built with the Python encoder."""
+    return b"".join([
+        encode_hello(0, 1523, "lab-uno-1", "1.0.0", CHANNELS, interval_ms=5000),
+        encode_readings(1, 6523, {0: format_fixed(512, 3), 1: format_fixed(3300, 3),
+                                  2: format_fixed(215000, 4)}),
+        encode_readings(2, 11523, {0: format_fixed(0, 3), 2: format_fixed(-5, 2)}),
+        encode_ack(3, 12000, 7),
+        encode_ack(4, 12100, 8, {"ms": 1000}),
+        encode_error(5, 12200, "sensor_fault", channel=2),
+        encode_error(6, 12300, "unknown_command", ref=9),
+        encode_readings(65535, 4294967295, {0: format_fixed(2147483647, 3)}),
+        encode_readings(0, 0, {0: format_fixed(-2147483648, 0)}),
+    ])

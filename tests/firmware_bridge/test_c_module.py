@@ -7,37 +7,7 @@ import pytest
 
 from firmware_bridge.crc import crc16
 from firmware_bridge.frame import Frame, FrameDecoder, Rejected, encode_frame
-from firmware_bridge.messages import (
-    Channel,
-    encode_ack,
-    encode_error,
-    encode_hello,
-    encode_readings,
-    format_fixed,
-)
-from tests.firmware_bridge.helpers import FIRMWARE_DIR
-
-CHANNELS = (
-    Channel("a0", "voltage", "V"),
-    Channel("a1", "voltage", "V"),
-    Channel("ds18b20", "temperature", "degC"),
-)
-
-
-def python_vectors() -> bytes:
-    """The frames ``fabcity_sim --vectors`` writes, built with the Python encoder."""
-    return b"".join([
-        encode_hello(0, 1523, "lab-uno-1", "1.0.0", CHANNELS, interval_ms=5000),
-        encode_readings(1, 6523, {0: format_fixed(512, 3), 1: format_fixed(3300, 3),
-                                  2: format_fixed(215000, 4)}),
-        encode_readings(2, 11523, {0: format_fixed(0, 3), 2: format_fixed(-5, 2)}),
-        encode_ack(3, 12000, 7),
-        encode_ack(4, 12100, 8, {"ms": 1000}),
-        encode_error(5, 12200, "sensor_fault", channel=2),
-        encode_error(6, 12300, "unknown_command", ref=9),
-        encode_readings(65535, 4294967295, {0: format_fixed(2147483647, 3)}),
-        encode_readings(0, 0, {0: format_fixed(-2147483648, 0)}),
-    ])
+from tests.firmware_bridge.helpers import FIRMWARE_DIR, python_vectors
 
 
 def test_c_encoder_output_is_byte_identical_to_the_python_encoder(c_simulator: Path) -> None:
