@@ -82,3 +82,36 @@ def test_module_compiles_cleanly_with_strict_warnings(tmp_path: Path, flags: lis
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_arduino_sketch_speaks_the_protocol_on_stub_hardware(tmp_path: Path) -> None:
+    """The sketch, built for the host against a stub Arduino core, answers and reports."""
+    stub = Path(__file__).parent / "arduino_stub"
+    sketch = FIRMWARE_DIR / "arduino" / "fabcity_bridge" / "fabcity_bridge.ino"
+    exe = tmp_path / "sketch"
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c",
+                    str(FIRMWARE_DIR / "fabcity_proto.c"), "-o", str(tmp_path / "proto.o")],
+                   check=True)
+    build = subprocess.run(
+        ["g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", f"-I{stub}", f"-I{FIRMWARE_DIR}",
+         "-include", "Arduino.h", "-x", "c++", str(sketch), "-x", "c++",
+         str(stub / "stub_main.cpp"), "-x", "none", str(tmp_path / "proto.o"), "-o", str(exe)],
+        capture_output=True, text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    commands = (encode_frame(0, "PING") + encode_frame(1, "INTERVAL", {"ms": 1000})
+                + encode_frame(2, "IDENTIFY", {"s": 2}) + encode_frame(3, "HELLO"))
+    output = subprocess.run([exe, "8000"], input=commands, capture_output=True,
+                            check=True).stdout
+    frames = FrameDecoder().feed(output)
+    assert all(isinstance(f, Frame) for f in frames), frames
+    kinds = [(f.kind, f.fields.get("ref")) for f in frames if isinstance(f, Frame)]
+    assert kinds[0] == ("HELLO", None)
+    assert [k for k in kinds if k[0] != "R"][1:] == [
+        ("ACK", "0"), ("ACK", "1"), ("ACK", "2"), ("HELLO", "3")]
+    readings = [f for f in frames if isinstance(f, Frame) and f.kind == "R"]
+    assert len(readings) == 8  # INTERVAL at 1 s: a report every second from 1 s to 8 s
+    assert readings[-1].fields == {"t": readings[-1].fields["t"], "0": "0.000", "1": "2.502",
+                                   "2": "5.000", "3": "0.488", "4": "21.5000"}
+    hello = frames[0]
+    assert isinstance(hello, Frame) and hello.fields["ch"].count(",") == 4
