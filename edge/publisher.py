@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.buffer import Buffer
 from edge.config import MqttConfig, PublishConfig
 from fabcity import __version__
-from fabcity.codec import encode_batch
+from fabcity.codec import MAX_PAYLOAD_BYTES, encode_batch
 from fabcity.mqtt import apply_credentials, parse_broker_url
 from fabcity.reading import format_ts, now_ms
 from fabcity.topic import Kind, Topic
@@ -210,8 +210,11 @@ class Publisher:
                     age_s = (now_ms() - rows[0][1].ts_ms) / 1000
                     if 0 <= age_s < self.cfg.linger_s:  # wait briefly for a fuller batch
                         return self.cfg.linger_s - age_s
+                payload = encode_batch(rows[-1][0], [reading for _, reading in rows])
+                while len(payload) > MAX_PAYLOAD_BYTES and len(rows) > 1:
+                    rows = rows[: len(rows) // 2]  # long names or many flags: send fewer
+                    payload = encode_batch(rows[-1][0], [reading for _, reading in rows])
                 first, last = rows[0][0], rows[-1][0]
-                payload = encode_batch(last, [reading for _, reading in rows])
                 info = self.client.publish(self.readings_topic, payload, qos=1)
                 if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
                     return None

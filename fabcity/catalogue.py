@@ -7,6 +7,7 @@ Metrics outside the catalogue are accepted with the unit they declare.
 """
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Literal
 
@@ -76,19 +77,24 @@ def lookup(metric: str) -> Metric | None:
     return CATALOGUE.get(metric)
 
 
-def canonical_unit(metric: str, unit: str | None) -> str:
+def canonical_unit(metric: str, unit: object) -> str:
     """Return the unit a reading of ``metric`` is stored with, or raise :class:`BadReading`.
 
     ``unit=None`` means "not stated": catalogued metrics take their canonical unit, others
     must state one.
     """
+    if unit is None or isinstance(unit, str):
+        return _canonical_unit(metric, unit)
+    raise BadReading("bad_unit", f"unit of {metric!r} must be a string, got {unit!r}")
+
+
+@lru_cache(maxsize=4096)  # the hub sees the same few (metric, unit) pairs millions of times
+def _canonical_unit(metric: str, unit: str | None) -> str:
     known = CATALOGUE.get(metric)
     if unit is None:
         if known is None:
             raise BadReading("bad_unit", f"metric {metric!r} is not catalogued: it needs a unit")
         return known.unit
-    if not isinstance(unit, str):
-        raise BadReading("bad_unit", f"unit of {metric!r} must be a string, got {unit!r}")
     normal = normalise_unit(unit)
     if known is not None:
         if normal != known.unit:

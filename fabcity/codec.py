@@ -93,22 +93,28 @@ def decode_batch(
     latest = current + int(max_future_s * 1000)
     earliest = current - int(max_age_s * 1000)
     batch = Batch(seq=seq, readings=[])
+    timestamps: dict[str, int] = {}  # readings of one batch share a few timestamps
     for index, item in enumerate(items):
         try:
-            batch.readings.append(_decode_reading(topic, item, earliest, latest))
+            batch.readings.append(_decode_reading(topic, item, earliest, latest, timestamps))
         except BadReading as exc:
             batch.rejected.append(BadReading(exc.reason, f"readings[{index}]: {exc}"))
     return batch
 
 
-def _decode_reading(topic: Topic, item: object, earliest: int, latest: int) -> Reading:
+def _decode_reading(
+    topic: Topic, item: object, earliest: int, latest: int, timestamps: dict[str, int]
+) -> Reading:
     if not isinstance(item, dict):
         raise BadReading("bad_schema", "each reading must be an object")
     try:
         sensor, metric, value, ts = item["sensor"], item["metric"], item["value"], item["ts"]
     except KeyError as exc:
         raise BadReading("bad_schema", f"missing field {exc.args[0]!r}") from None
-    ts_ms = parse_ts(ts)
+    ts_ms = timestamps.get(ts) if isinstance(ts, str) else None
+    if ts_ms is None:
+        ts_ms = parse_ts(ts)
+        timestamps[ts] = ts_ms
     if ts_ms > latest:
         raise BadReading("future_timestamp", f"timestamp {ts} is in the future")
     if ts_ms < earliest:

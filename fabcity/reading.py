@@ -48,6 +48,8 @@ def parse_ts(text: object) -> int:
 
 
 def _check_value(value: object) -> float:
+    if type(value) is float and value - value == 0.0:  # fast path: finite float
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadReading("bad_value", f"value must be a number, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
@@ -97,10 +99,14 @@ class Reading:
             check_metric(self.metric)
             if len(_valid_names) < _MAX_CACHED_NAMES:
                 _valid_names.add(names)
-        object.__setattr__(self, "value", _check_value(self.value))
-        if isinstance(self.ts_ms, bool) or not isinstance(self.ts_ms, int):
+        value = _check_value(self.value)
+        if value is not self.value:  # an int became a float
+            object.__setattr__(self, "value", value)
+        if type(self.ts_ms) is not int:
             raise BadReading("bad_timestamp", f"ts_ms must be an integer, got {self.ts_ms!r}")
-        object.__setattr__(self, "unit", canonical_unit(self.metric, self.unit))
+        unit = canonical_unit(self.metric, self.unit)
+        if unit != self.unit:
+            object.__setattr__(self, "unit", unit)
         if self.flags != ():  # null, "" or {} on the wire are refused too
             object.__setattr__(self, "flags", _check_flags(self.flags))
 

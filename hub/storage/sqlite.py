@@ -22,7 +22,6 @@ CREATE TABLE IF NOT EXISTS readings (
     ts_ms INTEGER NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL, flags TEXT,
     PRIMARY KEY (site, device, sensor, metric, ts_ms)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS readings_by_metric_time ON readings (metric, ts_ms);
 CREATE TABLE IF NOT EXISTS latest (
     site TEXT NOT NULL, device TEXT NOT NULL, sensor TEXT NOT NULL, metric TEXT NOT NULL,
     ts_ms INTEGER NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL, flags TEXT,
