@@ -1,0 +1,202 @@
+"""Edge agent benchmark: resident memory and CPU of an agent with 10 sensors at 1 Hz, and
+the time to drain 100,000 buffered readings to a real Mosquitto after an outage.
+
+The agent runs as ``fabcity edge run`` in a child process with real drivers: SDS011,
+PMS5003 and MH-Z19B on pty pairs against simulated devices writing datasheet frames (the
+simulators run in this process, so their CPU is not counted), and DS18B20s reading
+sysfs-format files. Mosquitto runs on a free port with ``deploy/mosquitto/``'s config.
+
+    .venv/bin/python benchmarks/edge.py [--seconds 60] [--drain 100000]
+
+Targets: peak RSS <= 40 MB, CPU <= 2 % of one core, drain <= 10 s.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edge.buffer import Buffer  # noqa: E402
+from edge.config import MqttConfig, PublishConfig  # noqa: E402
+from edge.publisher import Publisher  # noqa: E402
+from fabcity.reading import Reading, now_ms  # noqa: E402
+from tests.edge.drivers.serial_sim import (  # noqa: E402
+    Mhz19Sim,
+    Pms5003Sim,
+    PtyDevice,
+    Sds011Sim,
+)
+from tests.servers import FabcityProcess, Mosquitto  # noqa: E402
+
+TARGET_RSS_MB = 40.0
+TARGET_CPU_PCT = 2.0
+TARGET_DRAIN_S = 10.0
+WARMUP_S = 5.0
+W1_SLAVE = "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n"
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def conditions() -> None:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    mosquitto = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True).stdout
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, load average {load}")
+    print(f"python {platform.python_version()}, {mosquitto.splitlines()[0] if mosquitto else ''}")
+
+
+class Counter:
+    """Subscribes to every ``readings`` topic and counts the readings that arrive."""
+
+    def __init__(self, port: int) -> None:
+        self.readings = 0
+        self._lock = threading.Lock()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("fabcity/v1/+/+/readings", qos=1)
+        self.client.loop_start()
+
+    def _on_message(self, _c: object, _u: object, msg: paho.MQTTMessage) -> None:
+        with self._lock:
+            self.readings += len(json.loads(msg.payload)["readings"])
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S  # utime + stime
+
+
+def proc_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def sensors_toml(work: Path, devices: list[PtyDevice]) -> str:
+    blocks = []
+    for device in devices:
+        driver = {Sds011Sim: "sds011", Pms5003Sim: "pms5003", Mhz19Sim: "mhz19"}[
+            type(device.protocol)]
+        blocks.append(f'[[sensors]]\ndriver = "{driver}"\nname = "{device.path.name}"\n'
+                      f'port = "{device.path}"\ninterval_s = 1\n')
+    for index in range(2):
+        folder = work / "w1" / f"28-00000000000{index}"
+        folder.mkdir(parents=True)
+        (folder / "w1_slave").write_text(W1_SLAVE)
+        blocks.append(f'[[sensors]]\ndriver = "ds18b20"\nname = "water{index}"\n'
+                      f'devices_dir = "{work / "w1"}"\naddress = "{folder.name}"\n'
+                      f"interval_s = 1\n")
+    return "\n".join(blocks)
+
+
+def bench_agent(work: Path, broker: Mosquitto, seconds: float) -> tuple[float, float]:
+    protocols = [Sds011Sim(), Sds011Sim(), Sds011Sim(), Pms5003Sim(), Pms5003Sim(),
+                 Pms5003Sim(), Mhz19Sim(), Mhz19Sim()]
+    devices = [PtyDevice(work / f"tty{i}", p) for i, p in enumerate(protocols)]
+    for device in devices:
+        device.plug()
+    for protocol in protocols:  # active streaming would cost this process CPU, not the agent's
+        if isinstance(protocol, Sds011Sim | Pms5003Sim):
+            protocol.period_s = 1.0
+    config = work / "edge.toml"
+    config.write_text(f'site = "bench"\ndevice = "pi"\n[mqtt]\nurl = "{broker.url}"\n'
+                      f'[buffer]\npath = "{work / "agent-buffer.db"}"\n\n'
+                      + sensors_toml(work, devices))
+    counter = Counter(broker.port)
+    agent = FabcityProcess(["edge", "run", "-c", str(config)], work / "agent.log").start()
+    assert agent.proc is not None
+    pid = agent.proc.pid
+    try:
+        time.sleep(WARMUP_S)
+        start_cpu, start_t, start_count = proc_cpu_s(pid), time.monotonic(), counter.readings
+        peak_rss_kb = 0
+        while time.monotonic() - start_t < seconds:
+            time.sleep(0.5)
+            if agent.proc.poll() is not None:
+                raise RuntimeError(f"agent exited: see {agent.log}")
+            peak_rss_kb = max(peak_rss_kb, proc_kb(pid, "VmHWM"))
+        cpu_pct = 100 * (proc_cpu_s(pid) - start_cpu) / (time.monotonic() - start_t)
+        received = counter.readings - start_count
+    finally:
+        agent.proc.terminate()
+        agent.proc.wait(15)
+        counter.close()
+        for device in devices:
+            device.unplug()
+    rss_mb = peak_rss_kb / 1024
+    print(f"agent, 10 sensors at 1 Hz for {seconds:g} s: peak RSS {rss_mb:.1f} MB "
+          f"(target <= {TARGET_RSS_MB:g}), CPU {cpu_pct:.2f} % of one core "
+          f"(target <= {TARGET_CPU_PCT:g}), {received} readings reached the broker "
+          f"({received / seconds:.1f}/s)")
+    return rss_mb, cpu_pct
+
+
+def bench_drain(work: Path, broker: Mosquitto, count: int) -> float:
+    buffer = Buffer(work / "drain-buffer.db")
+    base_ms = now_ms() - count
+    chunk = 5_000
+    for start in range(0, count, chunk):
+        buffer.put([Reading("bench", "pi", "dust", "pm2_5", float(i % 500) / 10, base_ms + i)
+                    for i in range(start, min(count, start + chunk))])
+    assert len(buffer) == count
+    counter = Counter(broker.port)
+    cfg = PublishConfig()
+    publisher = Publisher("bench", "pi", buffer, MqttConfig(url=broker.url), cfg)
+    started = time.monotonic()
+    publisher.start()
+    try:
+        while len(buffer) > 0:
+            time.sleep(0.01)
+            if time.monotonic() - started > 120:
+                raise RuntimeError(f"drain stalled with {len(buffer)} readings left")
+        drain_s = time.monotonic() - started
+        deadline = time.monotonic() + 10
+        while counter.readings < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        publisher.stop()
+        counter.close()
+        buffer.close()
+    print(f"drain {count} buffered readings (batch {cfg.batch_size}, in flight "
+          f"{cfg.max_inflight}): {drain_s:.2f} s ({count / drain_s:,.0f} readings/s, target "
+          f"<= {TARGET_DRAIN_S:g} s), subscriber received {counter.readings}")
+    return drain_s
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--drain", type=int, default=100_000)
+    args = parser.parse_args()
+    conditions()
+    with tempfile.TemporaryDirectory(prefix="fabcity-bench-edge-") as tmp:
+        work = Path(tmp)
+        broker = Mosquitto(work / "mosquitto").start()
+        try:
+            rss_mb, cpu_pct = bench_agent(work, broker, args.seconds)
+            drain_s = bench_drain(work, broker, args.drain)
+        finally:
+            broker.stop()
+    ok = rss_mb <= TARGET_RSS_MB and cpu_pct <= TARGET_CPU_PCT and drain_s <= TARGET_DRAIN_S
+    print("all targets met" if ok else "TARGET MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
