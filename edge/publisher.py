@@ -89,6 +89,7 @@ class Publisher:
         return json.dumps({
             "state": state, "ts": format_ts(now_ms()), "version": __version__,
             "uptime_s": round(time.monotonic() - self._started, 1), "buffered": len(self.buffer),
+            "dropped": self.buffer.dropped,
         }).encode()
 
     def start(self) -> None:
