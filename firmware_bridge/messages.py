@@ -7,7 +7,7 @@ and the other way round; a device announcing another major version is refused.
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from fabcity.catalogue import canonical_unit
@@ -238,7 +238,12 @@ def _parse_error(frame: Frame) -> DeviceError:
     )
 
 
-_PARSERS = {"HELLO": _parse_hello, "R": _parse_readings, "ACK": _parse_ack, "ERR": _parse_error}
+_PARSERS: dict[str, Callable[[Frame], Message]] = {
+    "HELLO": _parse_hello,
+    "R": _parse_readings,
+    "ACK": _parse_ack,
+    "ERR": _parse_error,
+}
 
 
 # ---- Encoding device frames (simulators, tests) --------------------------------------------

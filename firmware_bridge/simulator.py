@@ -136,11 +136,14 @@ class SimulatedFirmware:
                 if isinstance(item, Frame):
                     self._answer(item)
                 else:
-                    self.send(lambda seq, t, reason=item.reason: encode_error(
-                        seq, t, "bad_checksum" if reason == "bad_checksum" else "bad_frame"))
+                    self._complain(item.reason)
             if time.monotonic() >= next_at:
                 self._readings()
                 next_at += self.interval_ms / 1000
+
+    def _complain(self, reason: str) -> None:
+        code = "bad_checksum" if reason == "bad_checksum" else "bad_frame"
+        self.send(lambda seq, t: encode_error(seq, t, code))
 
     def _answer(self, command: Frame) -> None:
         self.commands.append(command)

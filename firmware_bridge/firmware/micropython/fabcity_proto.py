@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 # fabcity_proto for MicroPython: framing and CRC of the fabcity firmware bridge protocol 1.0.
 #
 # The same bytes as fabcity_proto.c and the host's encoder (the host's test suite checks it

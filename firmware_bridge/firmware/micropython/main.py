@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 # fabcity firmware for the Raspberry Pi Pico (MicroPython): three analog inputs and a DS18B20
 # reported over USB serial with the fabcity firmware bridge protocol.
 #
