@@ -91,7 +91,7 @@ class DeviceQuality:
     """Device-wide state shared by every sensor: the latest relative humidity."""
 
     def __init__(self, config: QualityConfig | None = None) -> None:
-        self.config = config or QualityConfig()
+        self.config = config or QualityConfig.model_validate({})
         self._lock = threading.Lock()
         self._humidity: tuple[float, int] | None = None  # (percent, ts_ms)
 

@@ -32,6 +32,7 @@ class Protocol:
         self._pending = bytearray()
         self.shaper: Shaper | None = None  # applied once, to the next response
         self.silent = False
+        self.streamed = 0  # frames sent unsolicited (active reporting)
 
     def receive(self, data: bytes) -> bytes:
         """Bytes from the host; returns the bytes to send back."""
@@ -97,6 +98,7 @@ class Sds011Sim(Protocol):
     def stream(self, now: float) -> bytes:
         if self.active and self.working and now >= self._next_s:
             self._next_s = now + self.period_s
+            self.streamed += 1
             return self.data_frame()
         return b""
 
@@ -142,6 +144,7 @@ class Pms5003Sim(Protocol):
     def stream(self, now: float) -> bytes:
         if self.active and self.working and now >= self._next_s:
             self._next_s = now + self.period_s
+            self.streamed += 1
             return self.data_frame()
         return b""
 

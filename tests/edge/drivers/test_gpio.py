@@ -51,17 +51,19 @@ def test_door_reports_each_debounced_change_with_its_own_time(mock_factory) -> N
     try:
         driver.start(rec)
         assert rec.values() == [1.0]  # pull-up, switch open: the door is open at start
-        opened_ms = now_ms()
-        for _ in range(3):  # the door closes; the reed contact bounces
-            pin.drive_low()
+        before_close_ms = now_ms()
+        pin.drive_low()  # the door closes; the reed contact bounces
+        after_close_ms = now_ms()
+        for _ in range(3):
             time.sleep(0.003)
             pin.drive_high()
             time.sleep(0.003)
-        pin.drive_low()
+            pin.drive_low()
         assert wait_until(lambda: len(rec.values()) == 2)
         time.sleep(0.2)
-        reopened_ms = now_ms()
+        before_open_ms = now_ms()
         pin.drive_high()
+        after_open_ms = now_ms()
         assert wait_until(lambda: len(rec.values()) == 3)
         time.sleep(2 * DEBOUNCE_S)
     finally:
@@ -69,9 +71,9 @@ def test_door_reports_each_debounced_change_with_its_own_time(mock_factory) -> N
     _, closed, reopened = rec.samples
     assert [closed.value, reopened.value] == [0, 1]
     assert closed.ts_ms is not None and reopened.ts_ms is not None
-    assert abs(closed.ts_ms - opened_ms) <= 20  # stamped at the first edge, not after settling
-    assert abs(reopened.ts_ms - reopened_ms) <= 20
-    assert reopened.ts_ms - closed.ts_ms >= 200
+    # stamped at the first edge of the burst, not when it settled
+    assert before_close_ms <= closed.ts_ms <= after_close_ms
+    assert before_open_ms <= reopened.ts_ms <= after_open_ms
 
 
 def test_door_open_level_low_inverts(mock_factory) -> None:
@@ -89,17 +91,18 @@ def test_door_open_level_low_inverts(mock_factory) -> None:
 
 def test_button_short_glitch_is_ignored_press_and_release_reported(mock_factory) -> None:
     pin = mock_factory.pin(27)
-    driver = event_driver("button", pin=27, debounce_s=DEBOUNCE_S)
+    debounce_s = 0.25  # wide margin: a loaded machine may oversleep the 5 ms glitch
+    driver = event_driver("button", pin=27, debounce_s=debounce_s)
     rec = Recorder()
     try:
         driver.start(rec)
         pin.drive_low()  # a 5 ms glitch, shorter than the debounce time
         time.sleep(0.005)
         pin.drive_high()
-        time.sleep(3 * DEBOUNCE_S)
+        time.sleep(1.5 * debounce_s)
         assert rec.values() == [0]
         pin.drive_low()
-        time.sleep(3 * DEBOUNCE_S)
+        assert wait_until(lambda: len(rec.values()) == 2)
         pin.drive_high()
         assert wait_until(lambda: len(rec.values()) == 3)
         assert driver.current() == [Sample("button", 0)]
@@ -162,17 +165,20 @@ def test_ldr_curve_is_monotonic() -> None:
 
 
 def test_light_relative_level_from_rc_timing(mock_factory) -> None:
-    mock_factory.pin(18, pin_class=MockChargingPin, charge_time=0.005)
-    driver = create_driver(SensorConfig(driver="light", name="ldr", pin=18,
-                                        charge_time_limit_s=0.02))
-    try:
-        driver.open()
-        time.sleep(0.1)
-        (sample,) = driver.read()
-    finally:
-        driver.close()
-    assert sample.metric == "light_level"
-    assert 50 <= sample.value <= 90  # 1 - 5 ms / 20 ms = 75 %, give or take scheduling
+    levels = {}
+    for pin, charge_s in ((18, 0.003), (23, 0.030)):  # bright: fast charge; dark: slow
+        mock_factory.pin(pin, pin_class=MockChargingPin, charge_time=charge_s)
+        driver = create_driver(SensorConfig(driver="light", name="ldr", pin=pin,
+                                            charge_time_limit_s=0.05))
+        try:
+            driver.open()
+            time.sleep(0.2)
+            (sample,) = driver.read()
+        finally:
+            driver.close()
+        assert sample.metric == "light_level" and 0 <= sample.value <= 100
+        levels[charge_s] = sample.value
+    assert levels[0.003] > levels[0.030] + 20  # ~94 % against ~40 %
 
 
 def test_light_needs_exactly_one_input() -> None:

@@ -85,7 +85,8 @@ def test_active_mode_reports_the_newest_frame(plug) -> None:
         driver.open()
         time.sleep(0.3)
         sim.words[4] = 77
-        time.sleep(0.25)
+        sent = sim.streamed
+        assert wait_until(lambda: sim.streamed >= sent + 2)
         assert values(driver.read())["pm2_5"] == 77
     finally:
         driver.close()

@@ -78,7 +78,8 @@ def test_active_mode_reports_the_newest_frame(plug) -> None:
         driver.open()
         time.sleep(0.3)  # several frames queue up
         sim.pm2_5 = 3.4
-        time.sleep(0.25)
+        sent = sim.streamed
+        assert wait_until(lambda: sim.streamed >= sent + 2)
         assert values(driver.read())["pm2_5"] == 3.4
     finally:
         driver.close()
