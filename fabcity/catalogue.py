@@ -7,8 +7,8 @@ Metrics outside the catalogue are accepted with the unit they declare.
 """
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from fabcity.errors import BadReading

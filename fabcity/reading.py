@@ -5,6 +5,7 @@ so every stage can be idempotent.
 """
 
 import math
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +25,7 @@ _MAX_CACHED_NAMES = 100_000
 
 def now_ms() -> int:
     """Current UTC time in integer milliseconds since the epoch."""
-    return (datetime.now(UTC) - _EPOCH) // _MS
+    return time.time_ns() // 1_000_000
 
 
 def format_ts(ts_ms: int) -> str:

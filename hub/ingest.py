@@ -11,7 +11,8 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import paho.mqtt.client as paho
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our queue through a week-long hub outage
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
+IDLE_POLL_S = 0.002  # the writer's nap when the queue is empty
 
 
 @dataclass(slots=True)
@@ -46,6 +48,14 @@ class _Message:
     mid: int
     qos: int
     received_ms: int
+
+
+@dataclass(slots=True)
+class _DecodedBatch:
+    messages: list[_Message] = field(default_factory=list)
+    readings: list[Reading] = field(default_factory=list)
+    seen: dict[tuple[str, str], int] = field(default_factory=dict)
+    kinds: Counter[str] = field(default_factory=Counter)
 
 
 class Ingest:
@@ -68,11 +78,16 @@ class Ingest:
         self.registry = registry
         self.metrics = metrics
         self.protocol = protocol
-        self._queue: queue.Queue[_Message] = queue.Queue()
+        # paho's thread appends, the writer pops: deque operations are atomic, no lock needed.
+        self._queue: deque[_Message] = deque()
+        metrics.pending.set_function(lambda: len(self._queue))
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._logged_reasons: set[str] = set()
-        self._writer: threading.Thread | None = None
+        # Decoded batches wait here for the store thread: decoding batch n+1 overlaps with the
+        # commit of batch n (SQLite releases the GIL while it writes). Two keep acks in order.
+        self._decoded: queue.Queue[_DecodedBatch | None] = queue.Queue(maxsize=2)
+        self._threads: list[threading.Thread] = []
         if protocol == "v5":
             self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=mqtt.client_id,
                                       protocol=paho.MQTTv5, manual_ack=True)
@@ -102,17 +117,20 @@ class Ingest:
         else:
             self.client.connect_async(self.address.host, self.address.port,
                                       self.mqtt.keepalive_s)
-        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer",
-                                        daemon=True)
-        self._writer.start()
+        self._threads = [
+            threading.Thread(target=self._decode_loop, name="ingest-decode", daemon=True),
+            threading.Thread(target=self._store_loop, name="ingest-store", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
         self.client.loop_start()
 
     def stop(self) -> None:
         """Store and ack what is queued, then disconnect; unqueued messages stay at the broker."""
         self.client.on_message = None
         self._stop.set()
-        if self._writer is not None:
-            self._writer.join(30)
+        for thread in self._threads:
+            thread.join(30)
         self.client.disconnect()
         self.client.loop_stop()
         self.metrics.mqtt_connected.set(0)
@@ -143,42 +161,46 @@ class Ingest:
         self.metrics.mqtt_connected.set(0)
 
     def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
-        self._queue.put(_Message(msg.topic, msg.payload, msg.mid, msg.qos, now_ms()))
-        self.metrics.pending.inc()
+        self._queue.append(_Message(msg.topic, msg.payload, msg.mid, msg.qos, now_ms()))
 
-    # The writer thread.
-    def _write_loop(self) -> None:
-        while not (self._stop.is_set() and self._queue.empty()):
-            self._write_one_batch()
+    # The decode thread: messages -> batches of readings.
+    def _decode_loop(self) -> None:
+        while not (self._stop.is_set() and not self._queue):
+            if self._queue:
+                self._decoded.put(self._decode_one_batch())
+            else:
+                time.sleep(IDLE_POLL_S)
+        self._decoded.put(None)  # tells the store thread to finish
 
-    def _write_one_batch(self) -> None:
-        """Decode messages until the batch is full or the flush interval ends, then store."""
-        try:
-            first = self._queue.get(timeout=0.2)
-        except queue.Empty:
-            return
-        messages = [first]
-        readings: list[Reading] = []
-        seen: dict[tuple[str, str], int] = {}
-        readings.extend(self._decode(first, seen))
+    def _decode_one_batch(self) -> _DecodedBatch:
+        """Decode messages until the batch is full or the flush interval ends."""
+        batch = _DecodedBatch()
         deadline = time.monotonic() + self.cfg.flush_interval_s
-        while len(readings) < self.cfg.batch_max_readings:
-            remaining = deadline - time.monotonic()
+        while len(batch.readings) < self.cfg.batch_max_readings:
             try:
-                msg = self._queue.get(timeout=remaining) if remaining > 0 else \
-                    self._queue.get_nowait()
-            except queue.Empty:
-                break
-            messages.append(msg)
-            readings.extend(self._decode(msg, seen))
-        if not self._store(readings):
-            return  # stopping with storage down: no ack, the broker redelivers later
-        if seen:
-            self.registry.seen(seen)
-        for msg in messages:
-            if msg.qos > 0:
-                self.client.ack(msg.mid, msg.qos)
-        self.metrics.pending.dec(len(messages))
+                msg = self._queue.popleft()
+            except IndexError:
+                if time.monotonic() >= deadline or self._stop.is_set():
+                    break
+                time.sleep(IDLE_POLL_S)
+                continue
+            batch.messages.append(msg)
+            batch.readings.extend(self._decode(msg, batch.seen, batch.kinds))
+        return batch
+
+    # The store thread: one transaction per batch, then the acks, in arrival order.
+    def _store_loop(self) -> None:
+        while (batch := self._decoded.get()) is not None:
+            for kind, count in batch.kinds.items():
+                self.metrics.messages_in.labels(kind).inc(count)
+            if not self._store(batch.readings):
+                # Stopping with storage down: no ack, the broker redelivers to the next session.
+                continue
+            if batch.seen:
+                self.registry.seen(batch.seen)
+            for msg in batch.messages:
+                if msg.qos > 0:
+                    self.client.ack(msg.mid, msg.qos)
 
     def _reject(self, exc: BadReading, topic: str) -> None:
         self.metrics.rejected.labels(exc.reason).inc()
@@ -187,15 +209,16 @@ class Ingest:
             log.warning("rejected (%s) on %r: %s [further %r rejections are only counted "
                         "in /metrics]", exc.reason, topic, exc, exc.reason)
 
-    def _decode(self, msg: _Message, seen: dict[tuple[str, str], int]) -> list[Reading]:
+    def _decode(self, msg: _Message, seen: dict[tuple[str, str], int],
+                kinds: Counter[str]) -> list[Reading]:
         """Readings of a ``readings`` message; status and meta go to the registry."""
         try:
             topic = Topic.parse(msg.topic)
         except BadReading as exc:
-            self.metrics.messages_in.labels("invalid").inc()
+            kinds["invalid"] += 1
             self._reject(exc, msg.topic)
             return []
-        self.metrics.messages_in.labels(topic.kind.value).inc()
+        kinds[topic.kind.value] += 1
         try:
             if topic.kind is Kind.READINGS:
                 batch = decode_batch(topic, msg.payload, max_future_s=self.cfg.max_future_s,

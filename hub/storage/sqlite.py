@@ -1,7 +1,10 @@
 """SQLite storage, the embedded default: one file, WAL, batched transactions.
 
-The primary key is the reading identity, so ``INSERT OR IGNORE`` makes replays free. A small
-``latest`` table keeps the newest reading per series, so the live page never scans history.
+Layout: a ``series`` row per (site, device, sensor, metric) with its unit, and narrow
+``points`` keyed by (series, ts_ms): integer keys keep inserts fast and the file small on an
+SD card. The primary key is the reading identity, so ``INSERT OR IGNORE`` makes replays free.
+``latest`` keeps the newest point per series for the live page; the ``readings`` view joins it
+all back for people exploring the file with ``sqlite3``.
 """
 
 import sqlite3
@@ -16,37 +19,49 @@ from hub.storage.base import ReadingQuery, Storage
 
 __all__ = ["SqliteStorage"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS readings (
+SCHEMA_VERSION = 1
+CACHE_KIB = 65_536  # page cache per connection; inserts into a large table need it
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY,
     site TEXT NOT NULL, device TEXT NOT NULL, sensor TEXT NOT NULL, metric TEXT NOT NULL,
-    ts_ms INTEGER NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL, flags TEXT,
-    PRIMARY KEY (site, device, sensor, metric, ts_ms)
+    unit TEXT NOT NULL,
+    UNIQUE (site, device, sensor, metric)
+);
+CREATE TABLE IF NOT EXISTS points (
+    series INTEGER NOT NULL, ts_ms INTEGER NOT NULL, value REAL NOT NULL, flags TEXT,
+    PRIMARY KEY (series, ts_ms)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS latest (
-    site TEXT NOT NULL, device TEXT NOT NULL, sensor TEXT NOT NULL, metric TEXT NOT NULL,
-    ts_ms INTEGER NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL, flags TEXT,
-    PRIMARY KEY (site, device, sensor, metric)
-) WITHOUT ROWID;
+    series INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, value REAL NOT NULL, flags TEXT
+);
+CREATE VIEW IF NOT EXISTS readings AS
+    SELECT s.site, s.device, s.sensor, s.metric, p.ts_ms, p.value, s.unit, p.flags
+    FROM points p JOIN series s ON s.id = p.series;
+PRAGMA user_version = {SCHEMA_VERSION};
 """
 
-_INSERT = "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT = "INSERT OR IGNORE INTO points VALUES (?, ?, ?, ?)"
 _UPSERT_LATEST = """
-INSERT INTO latest VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (site, device, sensor, metric) DO UPDATE SET
-    ts_ms = excluded.ts_ms, value = excluded.value, unit = excluded.unit, flags = excluded.flags
+INSERT INTO latest VALUES (?, ?, ?, ?)
+ON CONFLICT (series) DO UPDATE SET
+    ts_ms = excluded.ts_ms, value = excluded.value, flags = excluded.flags
 WHERE excluded.ts_ms >= latest.ts_ms
 """
-_AGGREGATES = {"mean": "AVG(value)", "min": "MIN(value)", "max": "MAX(value)"}
-_COLUMNS = "site, device, sensor, metric"
+_UPSERT_SERIES = """
+INSERT INTO series (site, device, sensor, metric, unit) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (site, device, sensor, metric) DO UPDATE SET unit = excluded.unit
+RETURNING id
+"""
+_AGGREGATES = {"mean": "AVG(p.value)", "min": "MIN(p.value)", "max": "MAX(p.value)"}
+_NAMES = "s.site, s.device, s.sensor, s.metric"
+
+SeriesKey = tuple[str, str, str, str]
 
 
-def _row(r: Reading) -> tuple[str, str, str, str, int, float, str, str | None]:
-    return (r.site, r.device, r.sensor, r.metric, r.ts_ms, r.value, r.unit or "",
-            ",".join(r.flags) or None)
-
-
-def _reading(row: sqlite3.Row | tuple) -> Reading:  # type: ignore[type-arg]
-    site, device, sensor, metric, ts_ms, value, unit, flags = row
+def _reading(row: tuple) -> Reading:  # type: ignore[type-arg]
+    site, device, sensor, metric, ts_ms, value, unit, flags = row[:8]
     return Reading(site, device, sensor, metric, value, int(ts_ms), unit,
                    tuple(flags.split(",")) if flags else ())
 
@@ -66,9 +81,15 @@ class SqliteStorage(Storage):
         self._closed = False
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._series: dict[SeriesKey, tuple[int, str]] = {}  # key -> (id, unit)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn().executescript(_SCHEMA)
+            conn = self._conn()
+            conn.executescript(_SCHEMA)
+            for series_id, *key, unit in conn.execute(
+                "SELECT id, site, device, sensor, metric, unit FROM series"
+            ):
+                self._series[tuple(key)] = (series_id, unit)  # type: ignore[index]
         except (OSError, sqlite3.Error) as exc:
             raise StorageUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
 
@@ -81,74 +102,97 @@ class SqliteStorage(Storage):
                                    isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._local.conn = conn
             with self._connections_lock:
                 self._connections.append(conn)
         return conn
 
+    def _series_ids(
+        self, conn: sqlite3.Connection, readings: Sequence[Reading]
+    ) -> tuple[list[int], dict[SeriesKey, tuple[int, str]]]:
+        """Series id of every reading; new series (or new units) are written in this
+        transaction and returned separately, to be cached only once it commits."""
+        known, fresh = self._series, {}
+        ids = []
+        for r in readings:
+            key = (r.site, r.device, r.sensor, r.metric)
+            entry = fresh.get(key) or known.get(key)
+            if entry is None or entry[1] != r.unit:
+                series_id = conn.execute(_UPSERT_SERIES, (*key, r.unit)).fetchone()[0]
+                entry = fresh[key] = (series_id, r.unit or "")
+            ids.append(entry[0])
+        return ids, fresh
+
     def write(self, readings: Sequence[Reading]) -> int:
         if not readings:
             return 0
-        newest: dict[tuple[str, str, str, str], Reading] = {}
-        for r in readings:
-            key = (r.site, r.device, r.sensor, r.metric)
-            current = newest.get(key)
-            if current is None or r.ts_ms >= current.ts_ms:
-                newest[key] = r
         try:
             with self._write_lock:
                 conn = self._conn()
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    stored = conn.executemany(_INSERT, [_row(r) for r in readings]).rowcount
-                    conn.executemany(_UPSERT_LATEST, [_row(r) for r in newest.values()])
+                    ids, fresh = self._series_ids(conn, readings)
+                    points = [(i, r.ts_ms, r.value, ",".join(r.flags) if r.flags else None)
+                              for i, r in zip(ids, readings, strict=True)]
+                    stored = conn.executemany(_INSERT, points).rowcount
+                    newest: dict[int, tuple[int, int, float, str | None]] = {}
+                    for point in points:
+                        current = newest.get(point[0])
+                        if current is None or point[1] >= current[1]:
+                            newest[point[0]] = point
+                    conn.executemany(_UPSERT_LATEST, newest.values())
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
+                self._series.update(fresh)
         except sqlite3.Error as exc:
             raise StorageUnavailable(f"SQLite write failed: {exc}") from exc
         return max(stored, 0)
 
-    def _filters(self, **values: str | None) -> tuple[str, list[object]]:
+    @staticmethod
+    def _filters(**values: str | None) -> tuple[str, list[object]]:
         clauses, params = [], []
         for column, value in values.items():
             if value is not None:
-                clauses.append(f"{column} = ?")
+                clauses.append(f"s.{column} = ?")
                 params.append(value)
         return (" AND ".join(clauses) or "1"), params
 
     def query(self, q: ReadingQuery) -> list[Reading]:
         where, params = self._filters(site=q.site, device=q.device, sensor=q.sensor,
                                       metric=q.metric)
-        where += " AND ts_ms >= ? AND ts_ms < ?"
+        where += " AND p.ts_ms >= ? AND p.ts_ms < ?"
         params += [q.start_ms, q.end_ms]
         if q.every_ms is None:
-            sql = (f"SELECT {_COLUMNS}, ts_ms, value, unit, flags FROM readings WHERE {where} "
-                   f"ORDER BY {_COLUMNS}, ts_ms LIMIT ?")
+            sql = (f"SELECT {_NAMES}, p.ts_ms, p.value, s.unit, p.flags "
+                   f"FROM series s JOIN points p ON p.series = s.id WHERE {where} "
+                   f"ORDER BY {_NAMES}, p.ts_ms LIMIT ?")
         else:
-            bucket = f"(ts_ms / {int(q.every_ms)}) * {int(q.every_ms)}"
+            bucket = f"(p.ts_ms / {int(q.every_ms)}) * {int(q.every_ms)}"
             if q.agg == "last":
                 # SQLite returns the bare columns of the row holding MAX(ts_ms).
-                value, extra = "value", ", MAX(ts_ms)"
+                value, extra = "p.value", ", MAX(p.ts_ms)"
             else:
                 value, extra = _AGGREGATES[q.agg], ""
-            sql = (f"SELECT {_COLUMNS}, {bucket} AS bucket, {value}, unit, NULL{extra} "
-                   f"FROM readings WHERE {where} GROUP BY {_COLUMNS}, bucket "
-                   f"ORDER BY {_COLUMNS}, bucket LIMIT ?")
+            sql = (f"SELECT {_NAMES}, {bucket} AS bucket, {value}, s.unit, NULL{extra} "
+                   f"FROM series s JOIN points p ON p.series = s.id WHERE {where} "
+                   f"GROUP BY s.id, bucket ORDER BY {_NAMES}, bucket LIMIT ?")
         params.append(q.limit)
         try:
             rows = self._conn().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StorageUnavailable(f"SQLite query failed: {exc}") from exc
-        return [_reading(row[:8]) for row in rows]
+        return [_reading(row) for row in rows]
 
     def latest(
         self, site: str | None = None, device: str | None = None, metric: str | None = None
     ) -> list[Reading]:
         where, params = self._filters(site=site, device=device, metric=metric)
-        sql = (f"SELECT {_COLUMNS}, ts_ms, value, unit, flags FROM latest WHERE {where} "
-               f"ORDER BY {_COLUMNS}")
+        sql = (f"SELECT {_NAMES}, l.ts_ms, l.value, s.unit, l.flags "
+               f"FROM series s JOIN latest l ON l.series = s.id WHERE {where} "
+               f"ORDER BY {_NAMES}")
         try:
             rows = self._conn().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
@@ -157,7 +201,7 @@ class SqliteStorage(Storage):
 
     def count(self) -> int:
         """Number of stored readings (tests and benchmarks)."""
-        return int(self._conn().execute("SELECT COUNT(*) FROM readings").fetchone()[0])
+        return int(self._conn().execute("SELECT COUNT(*) FROM points").fetchone()[0])
 
     def close(self) -> None:
         self._closed = True
