@@ -18,8 +18,15 @@ __all__ = ["main"]
 _EXTRA_HINT = {"edge": "fabcity[edge]", "hub": "fabcity[hub]", "demo": "fabcity[edge,hub]"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every installed sub-command."""
+def _requested(argv: Sequence[str], names: set[str]) -> str | None:
+    """The sub-command named on the command line, if it is an installed one."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    return first if first in names else None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The top-level parser: only the requested sub-command is imported (an edge agent on a
+    Pi never loads the hub's web stack); every one when none is named, for ``--help``."""
     parser = argparse.ArgumentParser(
         prog="fabcity",
         description="Edge agents and hub for fablab and city sensors.",
@@ -27,7 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fabcity {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for ep in sorted(entry_points(group="fabcity.commands"), key=lambda e: e.name):
+    commands = sorted(entry_points(group="fabcity.commands"), key=lambda e: e.name)
+    wanted = _requested(argv, {ep.name for ep in commands})
+    for ep in commands:
+        if wanted is not None and ep.name != wanted:
+            subparsers.add_parser(ep.name, help=argparse.SUPPRESS)
+            continue
         try:
             register = ep.load()
         except ImportError as exc:
@@ -50,7 +62,8 @@ def _unavailable(name: str, hint: str, exc: ImportError):  # type: ignore[no-unt
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fabcity`` console script."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
