@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Debian packages the test suite needs (servers and the C compiler for firmware tests).
-TEST_DEBS := mosquitto gcc chromium
+# Debian packages the test suite needs: the broker, C/C++ compilers for the firmware tests,
+# and a headless browser for the citizen page.
+TEST_DEBS := mosquitto gcc g++ chromium
 
 .PHONY: demo test lint typecheck bench system-deps clean help
 
@@ -46,6 +47,8 @@ typecheck: $(STAMP)
 
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/edge.py
+	$(BIN)/python benchmarks/bridge.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -161,7 +161,7 @@ class Ingest:
         self.metrics.mqtt_connected.set(0)
 
     def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
-        self._queue.append(_Message(msg.topic, msg.payload, msg.mid, msg.qos, now_ms()))
+        self._queue.append(_Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, now_ms()))
 
     # The decode thread: messages -> batches of readings.
     def _decode_loop(self) -> None:

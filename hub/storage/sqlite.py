@@ -113,7 +113,8 @@ class SqliteStorage(Storage):
     ) -> tuple[list[int], dict[SeriesKey, tuple[int, str]]]:
         """Series id of every reading; new series (or new units) are written in this
         transaction and returned separately, to be cached only once it commits."""
-        known, fresh = self._series, {}
+        known = self._series
+        fresh: dict[SeriesKey, tuple[int, str]] = {}
         ids = []
         for r in readings:
             key = (r.site, r.device, r.sensor, r.metric)
@@ -153,7 +154,8 @@ class SqliteStorage(Storage):
 
     @staticmethod
     def _filters(**values: str | None) -> tuple[str, list[object]]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[object] = []
         for column, value in values.items():
             if value is not None:
                 clauses.append(f"s.{column} = ?")
