@@ -54,11 +54,16 @@ class EdgeAgent:
         if settings.homeassistant.discovery:
             publish_on_connect(self.publisher.client, discovery_messages(
                 settings, {driver.name: driver.metrics() for driver in self.drivers}))
-        self.sampler = Sampler(settings.site, settings.device, self._store)
+        self.sampler = Sampler(settings.site, settings.device, self._store,
+                               on_open=self._driver_opened)
         for driver, sensor, transform in zip(self.drivers, settings.sensors, transforms,
                                              strict=True):
             self.sampler.add(driver, sensor.interval_s, transform)
         self._stopped = threading.Event()
+
+    def _driver_opened(self, _driver: SensorDriver) -> None:
+        # A driver that learns its metrics from the device (``firmware``) knows them now.
+        self.publisher.set_meta(build_meta(self.settings, self.drivers))
 
     def _store(self, readings: list[Reading]) -> None:
         self.buffer.put(readings)

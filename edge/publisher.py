@@ -99,6 +99,14 @@ class Publisher:
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
         self._thread.start()
 
+    def set_meta(self, meta: dict[str, Any]) -> None:
+        """Replace the retained device description and publish it if it changed."""
+        if meta == self.meta:
+            return
+        self.meta = meta
+        if self.connected:
+            self.client.publish(self.meta_topic, json.dumps(meta).encode(), qos=1, retain=True)
+
     def wake(self) -> None:
         """Tell the publisher that new readings are in the buffer."""
         self._wake.set()

@@ -66,10 +66,12 @@ def to_readings(site: str, device: str, driver: SensorDriver, samples: list[Samp
 class Sampler:
     """Runs every sensor and hands its readings to ``sink`` (the buffer)."""
 
-    def __init__(self, site: str, device: str, sink: Callable[[list[Reading]], None]) -> None:
+    def __init__(self, site: str, device: str, sink: Callable[[list[Reading]], None],
+                 on_open: Callable[[SensorDriver], None] | None = None) -> None:
         self.site = site
         self.device = device
         self.sink = sink
+        self.on_open = on_open  # told when a driver opens (it may now know its metrics)
         self._sensors: list[_Sensor] = []
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -128,6 +130,8 @@ class Sampler:
             try:
                 sensor.driver.open()
                 sensor.opened = True
+                if self.on_open is not None:
+                    self.on_open(sensor.driver)
                 if isinstance(sensor.driver, EventDriver):
                     sensor.driver.start(lambda samples: self._emit(sensor, samples))
                 return

@@ -189,3 +189,21 @@ def test_stop_closes_every_driver(sink: Sink) -> None:
     sampler.stop()
     assert time.monotonic() - started < 1
     assert all(d.closed for d in drivers)
+
+
+def test_on_open_is_told_about_each_driver_that_opens() -> None:
+    from edge.config import SensorConfig
+    from edge.drivers.simulated import SimulatedDriver
+    from edge.sampler import Sampler
+
+    opened: list[str] = []
+    sampler = Sampler("lab", "pi", lambda readings: None, on_open=lambda d: opened.append(d.name))
+    for name in ("one", "two"):
+        sampler.add(SimulatedDriver.from_config(
+            SensorConfig(driver="simulated", name=name, interval_s=10)), 10)
+    sampler.start()
+    deadline = time.monotonic() + 5
+    while len(opened) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sampler.stop()
+    assert sorted(opened) == ["one", "two"]
