@@ -99,8 +99,8 @@ class LatencyIngest(Ingest):
 
     latencies_ms: list[int]
 
-    def _decode(self, msg, seen):  # type: ignore[no-untyped-def]
-        readings = super()._decode(msg, seen)
+    def _decode(self, msg, seen, kinds):  # type: ignore[no-untyped-def]
+        readings = super()._decode(msg, seen, kinds)
         self._pending_sent.append(msg.payload[7:msg.payload.index(b",")])  # {"seq":<ms>,
         return readings
 

@@ -22,7 +22,7 @@ from paho.mqtt.properties import Properties
 
 from fabcity.codec import decode_batch
 from fabcity.device import decode_meta, decode_status
-from fabcity.errors import BadReading, StorageUnavailable
+from fabcity.errors import BadReading
 from fabcity.mqtt import BrokerAddress, apply_credentials
 from fabcity.reading import Reading, now_ms
 from fabcity.topic import PREFIX, Kind, Topic, subscription
@@ -185,7 +185,11 @@ class Ingest:
                 time.sleep(IDLE_POLL_S)
                 continue
             batch.messages.append(msg)
-            batch.readings.extend(self._decode(msg, batch.seen, batch.kinds))
+            try:
+                batch.readings.extend(self._decode(msg, batch.seen, batch.kinds))
+            except Exception:  # a bug must not stop the flow: count it, keep going
+                log.exception("could not decode a message on %r", msg.topic)
+                self.metrics.rejected.labels("internal_error").inc()
         return batch
 
     # The store thread: one transaction per batch, then the acks, in arrival order.
@@ -197,7 +201,10 @@ class Ingest:
                 # Stopping with storage down: no ack, the broker redelivers to the next session.
                 continue
             if batch.seen:
-                self.registry.seen(batch.seen)
+                try:
+                    self.registry.seen(batch.seen)
+                except Exception:  # last-seen times are a convenience, readings are not
+                    log.exception("could not update the device registry")
             for msg in batch.messages:
                 if msg.qos > 0:
                     self.client.ack(msg.mid, msg.qos)
@@ -247,10 +254,10 @@ class Ingest:
             started = time.perf_counter()
             try:
                 stored = self.storage.write(readings)
-            except StorageUnavailable as exc:
+            except Exception as exc:  # StorageUnavailable, or a back-end bug: retry, no ack
                 self.metrics.write_errors.inc()
-                log.error("storage unavailable (%s); retrying %d readings in %.1f s", exc,
-                          len(readings), delay_s)
+                log.error("storage unavailable (%s: %s); retrying %d readings in %.1f s",
+                          type(exc).__name__, exc, len(readings), delay_s)
                 if self._stop.wait(delay_s):
                     return False
                 delay_s = min(delay_s * 2, RETRY_MAX_S)

@@ -108,13 +108,6 @@ class Edge:
 
 
 @pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    broker = Mosquitto(tmp_path / "mosquitto").start()
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture
 def hub(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Hub]:
     h = Hub(tmp_path, mosquitto.url).start()
     yield h

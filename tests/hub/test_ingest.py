@@ -1,0 +1,147 @@
+"""The hub ingest against a real Mosquitto: acks only after storage took the batch."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from fabcity.codec import encode_batch
+from fabcity.errors import StorageUnavailable
+from fabcity.mqtt import parse_broker_url
+from fabcity.reading import Reading, now_ms
+from hub.config import HubMqttConfig, IngestConfig
+from hub.ingest import Ingest
+from hub.metrics import HubMetrics
+from hub.registry import DeviceRegistry
+from hub.storage.base import ReadingQuery
+from hub.storage.sqlite import SqliteStorage
+from tests.servers import Mosquitto
+
+
+class FlakyStorage(SqliteStorage):
+    """SQLite storage whose first ``failures`` writes fail as if the disk were gone."""
+
+    def __init__(self, path: Path, failures: int) -> None:
+        super().__init__(path)
+        self.failures = failures
+        self.attempts = 0
+
+    def write(self, readings: Sequence[Reading]) -> int:
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise StorageUnavailable("disk unplugged")
+        return super().write(readings)
+
+
+def _wait(predicate: Callable[[], object], timeout_s: float = 15) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _ingest(broker: Mosquitto, storage: SqliteStorage, tmp_path: Path,
+            metrics: HubMetrics | None = None) -> Ingest:
+    ingest = Ingest(parse_broker_url(broker.url), HubMqttConfig(url=broker.url, client_id="hub"),
+                    IngestConfig(), storage, DeviceRegistry(tmp_path / "registry.db"),
+                    metrics or HubMetrics(), protocol="v5")
+    ingest.start()
+    _wait(lambda: ingest.connected)
+    time.sleep(0.2)  # subscription acknowledged
+    return ingest
+
+
+def _publish(broker: Mosquitto, count: int, device: str = "pi-1") -> None:
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{device}")
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    base = now_ms() - 60_000
+    infos = [client.publish(f"fabcity/v1/lab/{device}/readings",
+                            encode_batch(i, [Reading("lab", device, "seq", "sequence", i,
+                                                     base + i, "1")]), qos=1)
+             for i in range(count)]
+    for info in infos:
+        info.wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
+
+
+def test_storage_outage_is_retried_and_nothing_is_lost(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    storage = FlakyStorage(tmp_path / "hub.db", failures=3)
+    metrics = HubMetrics()
+    ingest = _ingest(mosquitto, storage, tmp_path, metrics)
+    _publish(mosquitto, 200)
+    _wait(lambda: storage.count() == 200)
+    ingest.stop()
+    assert storage.attempts > 3
+    assert metrics.write_errors._value.get() == 3  # type: ignore[attr-defined]
+    assert metrics.readings_stored._value.get() == 200  # type: ignore[attr-defined]
+
+
+def test_messages_not_stored_are_not_acked_and_come_back(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    dead = FlakyStorage(tmp_path / "dead.db", failures=10**9)
+    ingest = _ingest(mosquitto, dead, tmp_path)
+    _publish(mosquitto, 100)
+    _wait(lambda: dead.attempts >= 1)
+    ingest.stop()  # storage never worked: nothing may have been acked
+    assert dead.count() == 0
+
+    storage = SqliteStorage(tmp_path / "hub.db")
+    ingest = _ingest(mosquitto, storage, tmp_path)  # same client id: the session resumes
+    _wait(lambda: storage.count() == 100)
+    ingest.stop()
+    stored = sorted(r.value for r in storage.query(ReadingQuery(0, now_ms())))
+    assert stored == [float(i) for i in range(100)]
+
+
+def test_a_decoding_bug_is_counted_and_the_flow_goes_on(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hub.ingest as ingest_module
+
+    real = ingest_module.decode_batch
+
+    def buggy(topic, payload, **kwargs):  # type: ignore[no-untyped-def]
+        if topic.device == "pi-bug":
+            raise RuntimeError("a bug in the decoder")
+        return real(topic, payload, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "decode_batch", buggy)
+    storage = SqliteStorage(tmp_path / "hub.db")
+    metrics = HubMetrics()
+    ingest = _ingest(mosquitto, storage, tmp_path, metrics)
+    _publish(mosquitto, 5, device="pi-bug")
+    _publish(mosquitto, 50, device="pi-good")
+    _wait(lambda: storage.count() == 50)
+    ingest.stop()
+    assert metrics.rejected.labels("internal_error")._value.get() == 5  # type: ignore[attr-defined]
+
+
+def test_status_and_meta_feed_the_registry(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    storage = SqliteStorage(tmp_path / "hub.db")
+    ingest = _ingest(mosquitto, storage, tmp_path)
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="pi")
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    meta = {"site": "lab", "device": "pi-1", "kind": "machine",
+            "sensors": [{"name": "laser", "driver": "current_clamp", "metrics": {"power": "W"}}]}
+    for topic, body in (("status", {"state": "online"}), ("meta", meta)):
+        client.publish(f"fabcity/v1/lab/pi-1/{topic}", json.dumps(body), qos=1,
+                       retain=True).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+    _wait(lambda: [d for d in ingest.registry.devices() if d.meta])
+    ingest.stop()
+    (device,) = ingest.registry.devices()
+    assert (device.site, device.device, device.state) == ("lab", "pi-1", "online")
+    assert device.meta is not None and device.meta["kind"] == "machine"
