@@ -1,0 +1,92 @@
+"""The deployment files agree with the code: compose, Dockerfile, systemd units, examples.
+
+No Docker engine or systemd runs here, so these tests check what can be checked statically:
+every file a deployment mounts exists, every ``FABCITY_…`` variable names a real setting,
+every command line is one the CLI accepts.
+"""
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge.config import EdgeSettings
+from fabcity.cli import build_parser
+from fabcity.config import env_overrides, load_settings, read_toml
+from hub.config import HubSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+USER_CREATED = {"fabcity.passwd", "hub.toml"}  # made by the operator, see docs/operations.md
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())  # type: ignore[no-any-return]
+
+
+def test_compose_mounts_exist_or_are_documented(compose: dict) -> None:  # type: ignore[type-arg]
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                path = DEPLOY / source
+                assert path.exists() or path.name in USER_CREATED, f"{name}: {source} missing"
+                if path.name in USER_CREATED:
+                    assert path.name in (ROOT / "docs" / "operations.md").read_text()
+            else:
+                assert source in compose["volumes"], f"{name}: undeclared volume {source}"
+
+
+def test_compose_hub_environment_names_real_settings(compose: dict) -> None:  # type: ignore[type-arg]
+    env = {key: re.sub(r"\$\{[^}]+\}", "secret", str(value))
+           for key, value in compose["services"]["hub"]["environment"].items()}
+    data, origins = env_overrides(HubSettings, env)
+    assert set(origins.values()) == set(env), "a FABCITY_ variable names no setting"
+    settings = HubSettings.model_validate(data)
+    assert settings.mqtt.url == "mqtt://mosquitto:1883"
+    assert settings.api.host == "0.0.0.0"
+
+
+def test_compose_builds_the_dockerfile_and_mounts_its_config(compose: dict) -> None:  # type: ignore[type-arg]
+    build = compose["services"]["hub"]["build"]
+    dockerfile = (DEPLOY / build["context"] / build["dockerfile"]).resolve()
+    assert dockerfile == ROOT / "Dockerfile"
+    cmd = re.search(r'^CMD (\[.*\])$', dockerfile.read_text(), re.M)
+    assert cmd is not None
+    args = yaml.safe_load(cmd.group(1))
+    config = args[args.index("--config") + 1]
+    mounts = [v.split(":")[1] for v in compose["services"]["hub"]["volumes"]]
+    assert config in mounts
+    assert build_parser(args).parse_args(args).func is not None
+
+
+@pytest.mark.parametrize("unit", sorted((DEPLOY / "systemd").glob("*.service")),
+                         ids=lambda p: p.name)
+def test_systemd_units_run_a_command_the_cli_accepts(unit: Path) -> None:
+    text = unit.read_text()
+    (exec_start,) = re.findall(r"^ExecStart=(.+)$", text, re.M)
+    argv = shlex.split(exec_start)
+    assert argv[0].endswith("/fabcity")
+    args = build_parser(argv[1:]).parse_args(argv[1:])
+    assert args.func is not None
+    assert "Restart=always" in text and "NoNewPrivileges=yes" in text
+
+
+def test_example_configs_load() -> None:
+    assert load_settings(HubSettings, DEPLOY / "hub.example.toml").api.port == 8000
+    assert load_settings(HubSettings, DEPLOY / "hub.compose.toml").mqtt.client_id == "fabcity-hub"
+    edge = load_settings(EdgeSettings, DEPLOY / "edge.example.toml")
+    assert edge.sensors[0].driver == "simulated"
+
+
+def test_mosquitto_config_keeps_the_measured_settings() -> None:
+    lines = {line.split()[0]: line.split()[1:] for line in
+             (DEPLOY / "mosquitto" / "mosquitto.conf").read_text().splitlines()
+             if line.strip() and not line.startswith("#")}
+    assert lines["set_tcp_nodelay"] == ["true"]
+    assert lines["persistence"] == ["true"]
+    assert lines["allow_anonymous"] == ["false"]
+    assert read_toml(DEPLOY / "hub.example.toml")["mqtt"]["client_id"] == "fabcity-hub"
