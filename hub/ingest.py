@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our queue through a week-long hub outage
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
-IDLE_POLL_S = 0.002  # the writer's nap when the queue is empty
+IDLE_POLL_S = 0.002
+MAX_CACHED_TOPICS = 100_000  # the writer's nap when the queue is empty
 
 
 @dataclass(slots=True)
@@ -84,6 +85,7 @@ class Ingest:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._logged_reasons: set[str] = set()
+        self._topics: dict[str, Topic] = {}  # every device publishes on the same few topics
         # Decoded batches wait here for the store thread: decoding batch n+1 overlaps with the
         # commit of batch n (SQLite releases the GIL while it writes). Two keep acks in order.
         self._decoded: queue.Queue[_DecodedBatch | None] = queue.Queue(maxsize=2)
@@ -219,12 +221,16 @@ class Ingest:
     def _decode(self, msg: _Message, seen: dict[tuple[str, str], int],
                 kinds: Counter[str]) -> list[Reading]:
         """Readings of a ``readings`` message; status and meta go to the registry."""
-        try:
-            topic = Topic.parse(msg.topic)
-        except BadReading as exc:
-            kinds["invalid"] += 1
-            self._reject(exc, msg.topic)
-            return []
+        topic = self._topics.get(msg.topic)
+        if topic is None:
+            try:
+                topic = Topic.parse(msg.topic)
+            except BadReading as exc:
+                kinds["invalid"] += 1
+                self._reject(exc, msg.topic)
+                return []
+            if len(self._topics) < MAX_CACHED_TOPICS:
+                self._topics[msg.topic] = topic
         kinds[topic.kind.value] += 1
         try:
             if topic.kind is Kind.READINGS:
