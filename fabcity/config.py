@@ -81,7 +81,7 @@ def env_overrides(model: type[BaseModel], environ: Mapping[str, str] | None = No
             node = child
         else:
             node[path[-1]] = _env_value(name, raw)
-            origins[path] = name
+            origins[path] = f"environment: {name}"
     return data, origins
 
 
@@ -128,17 +128,34 @@ def format_validation_error(
         loc = tuple(str(part) for part in error["loc"])
         variable = next((var for path, var in (origins or {}).items()
                          if loc[:len(path)] == path), None)
-        where = f"environment: {variable}" if variable else source
+        where = variable or source
         lines.append(f"{where}: {_location(error['loc'])}: {message}")
     return "\n".join(lines)
 
 
-def load_settings(model: type[S], path: Path | None) -> S:
-    """Load ``model`` from ``path`` (optional) with environment overrides applied."""
+def load_settings(
+    model: type[S],
+    path: Path | None,
+    cli: Mapping[str, tuple[str, Any]] | None = None,
+) -> S:
+    """Load ``model`` from ``path`` (optional), then environment overrides, then command-line
+    options: ``cli`` maps a dotted key (``"api.port"``) to ``(option name, value)``."""
     data = read_toml(path) if path is not None else {}
     source = str(path) if path is not None else "configuration"
     overrides, origins = env_overrides(model)
+    data = _merge(data, overrides)
+    for dotted, (option, value) in (cli or {}).items():
+        keys = tuple(dotted.split("."))
+        data = _merge(data, _nest(keys, value))
+        origins[keys] = f"command line: {option}"
     try:
-        return model.model_validate(_merge(data, overrides))
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(source, exc, origins)) from None
+
+
+def _nest(keys: tuple[str, ...], value: Any) -> dict[str, Any]:
+    nested: dict[str, Any] = {keys[-1]: value}
+    for key in reversed(keys[:-1]):
+        nested = {key: nested}
+    return nested

@@ -12,6 +12,9 @@ from fabcity.errors import ConfigError
 
 __all__ = ["available", "load"]
 
+_KINDS = {"fabcity.drivers": "driver", "fabcity.storage": "storage back-end",
+          "fabcity.commands": "command"}
+
 
 def _group(group: str) -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=group)}
@@ -27,5 +30,6 @@ def load(group: str, name: str) -> Any:
     registered = _group(group)
     if name not in registered:
         known = ", ".join(sorted(registered)) or "none"
-        raise ConfigError(f"unknown {group.rsplit('.', 1)[-1]} {name!r}: known are {known}")
+        kind = _KINDS.get(group, group)
+        raise ConfigError(f"unknown {kind} {name!r}: known are {known}")
     return registered[name].load()

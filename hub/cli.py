@@ -24,10 +24,7 @@ def register(subparsers: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from hub.service import HubService
 
-    settings = load_hub_settings(args.config)
-    if args.host is not None:
-        settings.api.host = args.host
-    if args.port is not None:
-        settings.api.port = args.port
-    HubService(settings).serve()
+    cli = {key: (option, value) for key, option, value in (
+        ("api.host", "--host", args.host), ("api.port", "--port", args.port)) if value is not None}
+    HubService(load_hub_settings(args.config, cli)).serve()
     return 0

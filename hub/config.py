@@ -1,7 +1,8 @@
 """Settings of the hub (``hub.toml`` plus ``FABCITY_…`` environment overrides)."""
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -91,6 +92,9 @@ class HubSettings(FileSettings):
         return base.with_name(base.stem + "-registry.db")
 
 
-def load_hub_settings(path: Path | None) -> HubSettings:
-    """Load and validate ``hub.toml``; errors name the field and the rule."""
-    return load_settings(HubSettings, path)
+def load_hub_settings(
+    path: Path | None, cli: Mapping[str, tuple[str, Any]] | None = None
+) -> HubSettings:
+    """Load and validate ``hub.toml`` (and command-line overrides); errors name the field
+    and the rule."""
+    return load_settings(HubSettings, path, cli)

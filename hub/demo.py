@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.config import ApiConfig, HubMqttConfig, HubSettings, StorageConfig
+from hub.config import load_hub_settings
 from hub.service import HubService, check_port_free
 
 __all__ = ["DEMO_DEVICES", "register"]
@@ -30,6 +30,8 @@ class DemoDevice:
     lon: float
     sensors: tuple[tuple[str, str], ...]  # (sensor name, simulated profile)
 
+
+MIN_INTERVAL_S = 0.05
 
 DEMO_DEVICES = (
     DemoDevice("fablab-poblenou", "pi-laser", "machine", "Laser cutter bay", 41.3989, 2.1971,
@@ -55,9 +57,19 @@ def register(subparsers: Any) -> None:
     demo.add_argument("--mqtt-url", help="use this broker instead of the embedded one")
     demo.add_argument("--data-dir", type=Path, default=Path("demo-data"),
                       help="where the hub database, edge buffers and logs go (default ./demo-data)")
-    demo.add_argument("--interval", type=float, default=2.0,
-                      help="seconds between simulated readings (default 2)")
+    demo.add_argument("--interval", type=_interval, default=2.0,
+                      help="seconds between simulated readings (default 2, at least 0.05)")
     demo.set_defaults(func=_demo)
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not MIN_INTERVAL_S <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{value:g} s is outside {MIN_INTERVAL_S}..3600 s")
+    return value
 
 
 def edge_config(device: DemoDevice, broker_url: str, data_dir: Path, interval_s: float) -> str:
@@ -79,15 +91,17 @@ def edge_config(device: DemoDevice, broker_url: str, data_dir: Path, interval_s:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    check_port_free(args.host, args.port)
     data_dir: Path = args.data_dir.resolve()
+    settings = load_hub_settings(None, {
+        "api.host": ("--host", args.host),
+        "api.port": ("--port", args.port),
+        "mqtt.url": ("--mqtt-url", args.mqtt_url),
+        "storage.backend": ("(demo)", "sqlite"),
+        "storage.path": ("--data-dir", str(data_dir / "hub.db")),
+    })
+    check_port_free(settings.api.host, settings.api.port)
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    settings = HubSettings(
-        mqtt=HubMqttConfig(url=args.mqtt_url),
-        storage=StorageConfig(path=data_dir / "hub.db"),
-        api=ApiConfig(host=args.host, port=args.port),
-    )
     service = HubService(settings)
     edges: list[subprocess.Popen[bytes]] = []
 
@@ -100,7 +114,7 @@ def _demo(args: argparse.Namespace) -> int:
                 [sys.executable, "-m", "fabcity", "edge", "run", "--config", str(config)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True))  # Ctrl-C goes to us; we stop them in order
-        url = f"http://{args.host}:{args.port}"
+        url = f"http://{settings.api.host}:{settings.api.port}"
         print(f"\n  fabcity demo is running: {url}\n"
               f"    citizen page   {url}/\n"
               f"    API docs       {url}/docs\n"

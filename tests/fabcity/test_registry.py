@@ -18,7 +18,7 @@ def test_load_returns_the_registered_object() -> None:
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown drivers 'nosuch': known are .*simulated"):
+    with pytest.raises(ConfigError, match=r"unknown driver 'nosuch': known are .*simulated"):
         registry.load("fabcity.drivers", "nosuch")
 
 
