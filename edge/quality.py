@@ -12,7 +12,6 @@ on the same device is above ``humidity_limit_pct`` (70 %) are flagged ``suspect_
 low-cost optical counters read water droplets as particles.
 """
 
-import dataclasses
 import logging
 import threading
 from typing import Literal
@@ -160,6 +159,6 @@ class SensorQuality:
             if len(flags) != len(reading.flags):
                 self.flagged += 1
             if value != reading.value or flags:
-                reading = dataclasses.replace(reading, value=value, flags=tuple(flags))
+                reading = reading.replace(value=value, flags=tuple(flags))
             out.append(reading)
         return out

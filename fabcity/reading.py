@@ -6,8 +6,8 @@ so every stage can be idempotent.
 
 import math
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from fabcity.catalogue import canonical_unit
 from fabcity.errors import BadReading
@@ -70,14 +70,7 @@ def _check_flags(flags: object) -> tuple[str, ...]:
     return tuple(flags)
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """A validated reading; construction refuses anything the wire contract refuses.
-
-    ``unit=None`` takes the catalogue's canonical unit; ``flags`` marks data-quality notes
-    such as ``suspect_humidity`` without dropping the value.
-    """
-
+class _ReadingFields(NamedTuple):
     site: str
     device: str
     sensor: str
@@ -87,29 +80,51 @@ class Reading:
     unit: str | None = None
     flags: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        names = (self.site, self.device, self.sensor, self.metric)
+
+class Reading(_ReadingFields):
+    """A validated reading; construction refuses anything the wire contract refuses.
+
+    ``unit=None`` takes the catalogue's canonical unit; ``flags`` marks data-quality notes
+    such as ``suspect_humidity`` without dropping the value. Immutable (a named tuple: the
+    hub builds hundreds of thousands a second, and a frozen dataclass costs twice as much);
+    :meth:`replace` gives a changed, re-validated copy.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        site: str,
+        device: str,
+        sensor: str,
+        metric: str,
+        value: float,
+        ts_ms: int,
+        unit: str | None = None,
+        flags: tuple[str, ...] = (),
+    ) -> "Reading":
+        names = (site, device, sensor, metric)
         try:
             cached = names in _valid_names
         except TypeError:  # an unhashable name (a list, an object) is invalid anyway
             cached = False
         if not cached:
-            check_site(self.site)
-            check_device(self.device)
-            check_sensor(self.sensor)
-            check_metric(self.metric)
+            check_site(site)
+            check_device(device)
+            check_sensor(sensor)
+            check_metric(metric)
             if len(_valid_names) < _MAX_CACHED_NAMES:
                 _valid_names.add(names)
-        value = _check_value(self.value)
-        if value is not self.value:  # an int became a float
-            object.__setattr__(self, "value", value)
-        if type(self.ts_ms) is not int:
-            raise BadReading("bad_timestamp", f"ts_ms must be an integer, got {self.ts_ms!r}")
-        unit = canonical_unit(self.metric, self.unit)
-        if unit != self.unit:
-            object.__setattr__(self, "unit", unit)
-        if self.flags != ():  # null, "" or {} on the wire are refused too
-            object.__setattr__(self, "flags", _check_flags(self.flags))
+        if type(ts_ms) is not int:
+            raise BadReading("bad_timestamp", f"ts_ms must be an integer, got {ts_ms!r}")
+        if flags != ():  # null, "" or {} on the wire are refused too
+            flags = _check_flags(flags)
+        return tuple.__new__(cls, (site, device, sensor, metric, _check_value(value), ts_ms,
+                                   canonical_unit(metric, unit), flags))
+
+    def replace(self, **changes: Any) -> "Reading":
+        """A copy with ``changes`` applied, validated like a new reading."""
+        return Reading(**{**self._asdict(), **changes})
 
     @property
     def key(self) -> tuple[str, str, str, str, int]:
