@@ -18,6 +18,7 @@ from edge.drivers.base import PolledDriver, Sample
 __all__ = ["SimulatedDriver"]
 
 _DAY_S = 86_400.0
+_INSTALLED_S = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 _ENVIRONMENT = {
     "temperature": "degC", "humidity": "%", "pm2_5": "ug/m3", "pm10": "ug/m3",
     "co2": "ppm", "noise": "dBA",
@@ -52,8 +53,8 @@ class SimulatedDriver(PolledDriver):
         self._running = False
         self._last_t = time.time()
         # An energy counter that keeps rising across restarts: start from a figure that
-        # grows with wall-clock time at the idle rate.
-        self._energy_wh = self._last_t / 3600.0 * options.idle_power_w
+        # grows with wall-clock time at the idle rate since the simulated installation.
+        self._energy_wh = max(0.0, self._last_t - _INSTALLED_S) / 3600.0 * options.idle_power_w
 
     def metrics(self) -> dict[str, str]:
         return {
