@@ -66,9 +66,9 @@ class IngestConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    batch_max_readings: int = Field(5000, ge=1, le=100_000)
+    batch_max_readings: int = Field(20_000, ge=1, le=100_000)
     flush_interval_s: float = Field(0.05, gt=0, le=10)
-    receive_maximum: int = Field(10_000, ge=20, le=65_535)
+    receive_maximum: int = Field(20_000, ge=20, le=65_535)
     max_future_s: float = Field(MAX_FUTURE_S, gt=0)
     max_age_s: float = Field(MAX_AGE_S, gt=0)
 

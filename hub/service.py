@@ -2,8 +2,10 @@
 
 import errno
 import logging
+import signal
 import socket
 from collections.abc import Callable
+from types import FrameType
 from typing import Literal
 
 from fabcity.errors import ConfigError
@@ -35,6 +37,14 @@ def check_port_free(host: str, port: int) -> None:
                     f"FABCITY_API__PORT=8080"
                 ) from None
             raise ConfigError(f"api: cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+class _Stopped(Exception):
+    """Raised by the signal handler once uvicorn has shut down."""
+
+
+def _stop_serving(_signum: int, _frame: FrameType | None) -> None:
+    raise _Stopped
 
 
 class HubService:
@@ -81,6 +91,7 @@ class HubService:
             self.broker.stop()
         self.storage.close()
         self.registry.close()
+        log.info("hub stopped")
 
     def serve(
         self,
@@ -98,15 +109,24 @@ class HubService:
 
         api = self.settings.api
         check_port_free(api.host, api.port)
-        self.start()
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again with
+        # the handlers it found: make those end this method normally, so the clean-up below
+        # runs (with Python's default SIGTERM the process would die on the spot).
+        previous = {sig: signal.signal(sig, _stop_serving)
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
+            self.start()
             if on_started is not None:
                 on_started()
             config = uvicorn.Config(create_app(self.context), host=api.host, port=api.port,
                                     log_level="warning", access_log=False)
             log.info("hub API on http://%s:%d (docs at /docs)", api.host, api.port)
             uvicorn.Server(config).run()
+        except _Stopped:
+            pass
         finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             if on_stopping is not None:
                 on_stopping()
             self.stop()

@@ -58,6 +58,7 @@ _AGGREGATES = {"mean": "AVG(p.value)", "min": "MIN(p.value)", "max": "MAX(p.valu
 _NAMES = "s.site, s.device, s.sensor, s.metric"
 
 SeriesKey = tuple[str, str, str, str]
+Point = tuple[int, int, float, str | None]  # (series, ts_ms, value, flags)
 
 
 def _reading(row: tuple) -> Reading:  # type: ignore[type-arg]
@@ -108,22 +109,30 @@ class SqliteStorage(Storage):
                 self._connections.append(conn)
         return conn
 
-    def _series_ids(
-        self, conn: sqlite3.Connection, readings: Sequence[Reading]
-    ) -> tuple[list[int], dict[SeriesKey, tuple[int, str]]]:
-        """Series id of every reading; new series (or new units) are written in this
-        transaction and returned separately, to be cached only once it commits."""
+    def _points(self, conn: sqlite3.Connection, readings: Sequence[Reading]) -> tuple[
+        list[Point], dict[int, Point], dict[SeriesKey, tuple[int, str]]
+    ]:
+        """The rows to insert, the newest row per series, and the series this transaction
+        creates (or whose unit it changes), to be cached only once it commits.
+
+        One pass over the batch: this runs for every reading the hub stores.
+        """
         known = self._series
         fresh: dict[SeriesKey, tuple[int, str]] = {}
-        ids = []
+        points: list[Point] = []
+        newest: dict[int, Point] = {}
         for r in readings:
-            key = (r.site, r.device, r.sensor, r.metric)
+            key = r[:4]  # (site, device, sensor, metric): a Reading is a named tuple
             entry = fresh.get(key) or known.get(key)
             if entry is None or entry[1] != r.unit:
                 series_id = conn.execute(_UPSERT_SERIES, (*key, r.unit)).fetchone()[0]
                 entry = fresh[key] = (series_id, r.unit or "")
-            ids.append(entry[0])
-        return ids, fresh
+            point = (entry[0], r.ts_ms, r.value, ",".join(r.flags) if r.flags else None)
+            points.append(point)
+            current = newest.get(entry[0])
+            if current is None or point[1] >= current[1]:
+                newest[entry[0]] = point
+        return points, newest, fresh
 
     def write(self, readings: Sequence[Reading]) -> int:
         if not readings:
@@ -133,15 +142,8 @@ class SqliteStorage(Storage):
                 conn = self._conn()
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    ids, fresh = self._series_ids(conn, readings)
-                    points = [(i, r.ts_ms, r.value, ",".join(r.flags) if r.flags else None)
-                              for i, r in zip(ids, readings, strict=True)]
+                    points, newest, fresh = self._points(conn, readings)
                     stored = conn.executemany(_INSERT, points).rowcount
-                    newest: dict[int, tuple[int, int, float, str | None]] = {}
-                    for point in points:
-                        current = newest.get(point[0])
-                        if current is None or point[1] >= current[1]:
-                            newest[point[0]] = point
                     conn.executemany(_UPSERT_LATEST, newest.values())
                     conn.execute("COMMIT")
                 except BaseException:

@@ -37,3 +37,13 @@ def test_last_will_marks_a_killed_edge_offline(hub: Hub, make_edge) -> None:  # 
     wait_until(lambda: hub.get("/api/v1/devices")["devices"][0]["state"] == "offline",
                timeout_s=15, what="last will marking the device offline")
     assert time.monotonic() - started < 12
+
+
+def test_hub_stops_cleanly_on_sigterm(hub: Hub, make_edge) -> None:  # type: ignore[no-untyped-def]
+    edge: Edge = make_edge(interval_s=0.01)
+    edge.process.start()
+    wait_until(lambda: len(hub.sequence("lab", "pi-1")) > 100, what="readings flowing")
+    assert hub.process.terminate() == 0  # systemd's stop: SIGTERM
+    output = hub.process.output()
+    assert "hub stopped" in output
+    assert "Traceback" not in output
