@@ -51,9 +51,11 @@ class EdgeAgent:
                              settings.buffer.synchronous)
         self.publisher = Publisher(settings.site, settings.device, self.buffer, settings.mqtt,
                                    settings.publish, meta=build_meta(settings, self.drivers))
+        self._describe_lock = threading.Lock()
+        self._discovery: list[tuple[str, bytes]] = []  # republished on every connect
         if settings.homeassistant.discovery:
-            publish_on_connect(self.publisher.client, discovery_messages(
-                settings, {driver.name: driver.metrics() for driver in self.drivers}))
+            self._discovery[:] = self._discovery_messages()
+            publish_on_connect(self.publisher.client, self._discovery)
         self.sampler = Sampler(settings.site, settings.device, self._store,
                                on_open=self._driver_opened)
         for driver, sensor, transform in zip(self.drivers, settings.sensors, transforms,
@@ -61,9 +63,23 @@ class EdgeAgent:
             self.sampler.add(driver, sensor.interval_s, transform)
         self._stopped = threading.Event()
 
+    def _discovery_messages(self) -> list[tuple[str, bytes]]:
+        return discovery_messages(
+            self.settings, {driver.name: driver.metrics() for driver in self.drivers})
+
     def _driver_opened(self, _driver: SensorDriver) -> None:
-        # A driver that learns its metrics from the device (``firmware``) knows them now.
-        self.publisher.set_meta(build_meta(self.settings, self.drivers))
+        # A driver that learns its metrics from the device (``firmware``) knows them now:
+        # describe the device again, to the hub and to Home Assistant.
+        with self._describe_lock:
+            self.publisher.set_meta(build_meta(self.settings, self.drivers))
+            if not self.settings.homeassistant.discovery:
+                return
+            fresh = self._discovery_messages()
+            new = [message for message in fresh if message not in self._discovery]
+            self._discovery[:] = fresh
+        if self.publisher.connected:
+            for topic, payload in new:
+                self.publisher.client.publish(topic, payload, qos=1, retain=True)
 
     def _store(self, readings: list[Reading]) -> None:
         self.buffer.put(readings)
