@@ -2,7 +2,11 @@
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,8 @@ from fabcity.codec import reading_to_dict
 
 __all__ = ["register"]
 
+PARENT_POLL_S = 1.0
+
 
 def register(subparsers: Any) -> None:
     """Add ``edge`` and its sub-commands to the ``fabcity`` parser."""
@@ -24,6 +30,9 @@ def register(subparsers: Any) -> None:
 
     run = commands.add_parser("run", help="read sensors and publish until stopped")
     run.add_argument("--config", "-c", type=Path, required=True, help="edge.toml")
+    run.add_argument("--parent-pid", type=int, metavar="PID",
+                     help="stop cleanly once process PID, which started this one, is gone "
+                          "(the agents of `fabcity demo` use it)")
     run.set_defaults(func=_run)
 
     check = commands.add_parser("check", help="read every configured sensor once and exit")
@@ -39,8 +48,20 @@ def register(subparsers: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from edge.agent import EdgeAgent
 
-    EdgeAgent(load_edge_settings(args.config)).run()
+    agent = EdgeAgent(load_edge_settings(args.config))
+    if args.parent_pid is not None:
+        threading.Thread(target=_exit_with_parent, args=(args.parent_pid,), daemon=True,
+                         name="parent-watch").start()
+    agent.run()
     return 0
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Send ourselves SIGTERM (a clean stop) once ``parent_pid`` is no longer our parent
+    (when it dies, the kernel hands us to another process)."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_S)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _read_once(driver: SensorDriver) -> list[Any]:

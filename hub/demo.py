@@ -6,6 +6,7 @@ with air-quality poles. Ctrl-C stops everything.
 """
 
 import argparse
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -111,7 +112,8 @@ def _demo(args: argparse.Namespace) -> int:
             config.write_text(edge_config(device, service.broker_url, data_dir, args.interval))
             log = (logs / f"edge-{device.device}.log").open("ab")
             edges.append(subprocess.Popen(
-                [sys.executable, "-m", "fabcity", "edge", "run", "--config", str(config)],
+                [sys.executable, "-m", "fabcity", "edge", "run", "--config", str(config),
+                 "--parent-pid", str(os.getpid())],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True))  # Ctrl-C goes to us; we stop them in order
         url = f"http://{settings.api.host}:{settings.api.port}"

@@ -18,11 +18,12 @@ def _get(port: int, path: str) -> dict:  # type: ignore[type-arg]
 
 
 def _alive(pid: int) -> bool:
+    """Running, not a zombie (an orphan's exit status waits for init, which may not reap)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
         return False
-    return True
+    return state != "Z"
 
 
 def test_demo_serves_live_readings_and_stops_on_ctrl_c(tmp_path: Path) -> None:
@@ -63,3 +64,29 @@ def test_demo_serves_live_readings_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert "fabcity demo stopped." in output
     assert "Traceback" not in output
     assert not [pid for pid in edge_pids if _alive(pid)], "edge agents left running"
+
+
+def test_demo_agents_stop_when_the_demo_is_killed(tmp_path: Path) -> None:
+    port = free_port()
+    data = tmp_path / "data"
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "fabcity", "demo", "--port", str(port), "--data-dir", str(data)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+
+    def edge_pids() -> list[int]:
+        out = subprocess.run(["pgrep", "-f", f"edge run --config {data}"], capture_output=True,
+                             text=True).stdout
+        return [int(pid) for pid in out.split()]
+
+    try:
+        wait_until(lambda: len(edge_pids()) == 4, timeout_s=30, what="four edge agents")
+        pids = edge_pids()
+        demo.kill()  # SIGKILL: the demo cannot stop its children itself
+        demo.wait(10)
+        wait_until(lambda: not [pid for pid in pids if _alive(pid)], timeout_s=15,
+                   what="the orphaned edge agents to stop by themselves")
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+        for pid in edge_pids():
+            os.kill(pid, signal.SIGKILL)
