@@ -56,17 +56,34 @@ class Protocol:
         return b""
 
 
-class Sds011Sim(Protocol):
+class ReportingProtocol(Protocol):
+    """A particulate sensor that reports a data frame every ``period_s`` in active mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.active = True  # power-on default
+        self.working = True
+        self.period_s = 0.1
+        self._next_s = 0.0
+
+    def data_frame(self) -> bytes:
+        raise NotImplementedError
+
+    def stream(self, now: float) -> bytes:
+        if self.active and self.working and now >= self._next_s:
+            self._next_s = now + self.period_s
+            self.streamed += 1
+            return self.data_frame()
+        return b""
+
+
+class Sds011Sim(ReportingProtocol):
     COMMAND_BYTES = 19
     COMMAND_HEADER = b"\xaa\xb4"
 
     def __init__(self, pm2_5: float = 12.3, pm10: float = 45.6) -> None:
         super().__init__()
         self.pm2_5, self.pm10 = pm2_5, pm10
-        self.active = True  # power-on default
-        self.working = True
-        self.period_s = 0.1
-        self._next_s = 0.0
 
     def data_frame(self) -> bytes:
         data = (round(self.pm2_5 * 10).to_bytes(2, "little")
@@ -95,15 +112,9 @@ class Sds011Sim(Protocol):
             return self.data_frame()
         return b""
 
-    def stream(self, now: float) -> bytes:
-        if self.active and self.working and now >= self._next_s:
-            self._next_s = now + self.period_s
-            self.streamed += 1
-            return self.data_frame()
-        return b""
 
 
-class Pms5003Sim(Protocol):
+class Pms5003Sim(ReportingProtocol):
     COMMAND_BYTES = 7
     COMMAND_HEADER = pms5003.HEADER
 
@@ -111,10 +122,6 @@ class Pms5003Sim(Protocol):
         super().__init__()
         # CF=1 PM1/2.5/10, atmospheric PM1/2.5/10, counts >0.3..>10 um, reserved
         self.words = [11, 22, 33, 5, 8, 13, 1500, 420, 90, 12, 3, 1, 0x9100]
-        self.active = True
-        self.working = True
-        self.period_s = 0.1
-        self._next_s = 0.0
 
     def data_frame(self) -> bytes:
         body = pms5003.HEADER + (28).to_bytes(2, "big")
@@ -141,12 +148,6 @@ class Pms5003Sim(Protocol):
             return self.data_frame()
         return b""
 
-    def stream(self, now: float) -> bytes:
-        if self.active and self.working and now >= self._next_s:
-            self._next_s = now + self.period_s
-            self.streamed += 1
-            return self.data_frame()
-        return b""
 
 
 class Mhz19Sim(Protocol):
