@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Debian packages the test suite needs: the broker, C/C++ compilers for the firmware tests,
-# and a headless browser for the citizen page.
-TEST_DEBS := mosquitto gcc g++ chromium
+# Debian packages the test suite needs: the broker, the databases (InfluxDB 1.x, and
+# VictoriaMetrics for the InfluxDB v2 write API), C/C++ compilers for the firmware tests, and
+# a headless browser for the citizen page.
+TEST_DEBS := mosquitto influxdb victoria-metrics gcc g++ chromium
 
 .PHONY: demo test lint typecheck bench system-deps clean help
 
@@ -22,7 +23,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 		echo "python3 -m venv failed: installing Debian's python3-venv"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q python3-venv \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends python3-venv \
 		&& rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -38,7 +39,7 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
 test: $(STAMP) system-deps

@@ -116,10 +116,12 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 
 def format_validation_error(
-    source: str, exc: ValidationError, origins: Mapping[tuple[str, ...], str] | None = None
+    source: str, exc: ValidationError, origins: Mapping[tuple[str, ...], str] | None = None,
+    prefix: str | None = None,
 ) -> str:
     """One line per problem: ``source: field.path: message``; a value that came from the
-    environment names its variable instead of the file."""
+    environment names its variable instead of the file. ``prefix`` is the section the
+    validated data came from (``storage``), put in front of every field path."""
     lines = []
     for error in exc.errors():
         message = error["msg"]
@@ -129,7 +131,10 @@ def format_validation_error(
         variable = next((var for path, var in (origins or {}).items()
                          if loc[:len(path)] == path), None)
         where = variable or source
-        lines.append(f"{where}: {_location(error['loc'])}: {message}")
+        loc_text = _location(error["loc"])
+        if prefix:
+            loc_text = prefix if loc_text == "(top level)" else f"{prefix}.{loc_text}"
+        lines.append(f"{where}: {loc_text}: {message}")
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ __all__ = [
     "ConfigError",
     "DriverError",
     "FabcityError",
+    "ReadingsRefused",
     "StorageUnavailable",
 ]
 
@@ -35,3 +36,15 @@ class DriverError(FabcityError, RuntimeError):
 
 class StorageUnavailable(FabcityError, ConnectionError):
     """The storage back-end cannot take writes right now; retry later."""
+
+
+class ReadingsRefused(FabcityError, ValueError):
+    """The storage back-end refused some readings of a batch for good (an InfluxDB 400
+    partial write, a value it cannot take); retrying the same readings cannot succeed.
+
+    The rest of the batch may have been stored. ``reason`` says why, for the dead letters.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

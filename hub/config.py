@@ -2,12 +2,16 @@
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fabcity.codec import MAX_AGE_S, MAX_FUTURE_S
-from fabcity.config import FileSettings, load_settings
+from fabcity.config import FileSettings, env_overrides, format_validation_error, load_settings
+from fabcity.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hub.storage.base import StorageOptions
 
 __all__ = [
     "ApiConfig",
@@ -15,6 +19,7 @@ __all__ = [
     "HubSettings",
     "IngestConfig",
     "StorageConfig",
+    "check_storage_options",
     "load_hub_settings",
 ]
 
@@ -36,20 +41,50 @@ class HubMqttConfig(BaseModel):
 
 
 class StorageConfig(BaseModel):
-    """Where readings go. Back-end specific keys (url, token, …) are allowed."""
+    """Where readings go: ``backend`` names the back-end, whose own options model (its
+    ``Options``) validates the other keys (see :func:`check_storage_options`)."""
 
     model_config = ConfigDict(extra="allow")
 
-    backend: str = "sqlite"
-    path: Path = Path("fabcity-hub.db")
-    synchronous: Literal["full", "normal"] = "full"
+    backend: str = Field("sqlite", pattern=r"^[a-z0-9_]{1,64}$")
 
     @property
-    def options(self) -> dict[str, object]:
-        """Keyword arguments for the back-end's constructor."""
-        if self.backend == "sqlite":
-            return {"path": self.path, "synchronous": self.synchronous}
+    def raw_options(self) -> dict[str, Any]:
+        """The keys besides ``backend``, as written."""
         return dict(self.model_extra or {})
+
+    def options(self) -> "StorageOptions":
+        """The validated options of the configured back-end."""
+        return check_storage_options(self, "configuration")
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, for the back-ends that have one."""
+        value = self.raw_options.get("path", "fabcity-hub.db" if self.backend == "sqlite"
+                                     else None)
+        return None if value is None else Path(value)
+
+
+def check_storage_options(storage: StorageConfig, source: str,
+                          origins: Mapping[tuple[str, ...], str] | None = None,
+                          ) -> "StorageOptions":
+    """Validate ``[storage]`` against its back-end's options model; errors name
+    ``storage.<key>`` and the file (or the ``FABCITY_STORAGE__…`` variable)."""
+    from hub.storage.base import storage_class
+
+    try:
+        cls = storage_class(storage.backend)
+    except ConfigError as exc:
+        where = (origins or {}).get(("storage", "backend"), source)
+        raise ConfigError(f"{where}: storage.backend: {exc}") from None
+    try:
+        return cls.Options.model_validate(storage.raw_options)
+    except ValidationError as exc:
+        prefixed = {("storage", *path[1:]): var for path, var in (origins or {}).items()
+                    if path[:1] == ("storage",)}
+        raise ConfigError(format_validation_error(
+            source, exc, {path[1:]: var for path, var in prefixed.items()}, prefix="storage",
+        )) from None
 
 
 class ApiConfig(BaseModel):
@@ -84,12 +119,24 @@ class HubSettings(FileSettings):
         None, description="device registry file; default: beside the SQLite storage file"
     )
 
+    state_dir: Path | None = Field(
+        None, description="where the hub keeps its own state (dead letters, rollup progress); "
+                          "default: beside the SQLite storage file, else the current directory"
+    )
+
     def resolved_registry_path(self) -> Path:
         """Where the device registry lives."""
         if self.registry_path is not None:
             return self.registry_path
-        base = self.storage.path if self.storage.backend == "sqlite" else Path("fabcity-hub.db")
+        base = self.storage.path or Path("fabcity-hub.db")
         return base.with_name(base.stem + "-registry.db")
+
+    def resolved_state_path(self) -> Path:
+        """The hub's state file (dead letters, rollup progress)."""
+        if self.state_dir is not None:
+            return self.state_dir / "fabcity-hub-state.db"
+        base = self.storage.path or Path("fabcity-hub.db")
+        return base.with_name(base.stem + "-state.db")
 
 
 def load_hub_settings(
@@ -97,4 +144,9 @@ def load_hub_settings(
 ) -> HubSettings:
     """Load and validate ``hub.toml`` (and command-line overrides); errors name the field
     and the rule."""
-    return load_settings(HubSettings, path, cli)
+    settings = load_settings(HubSettings, path, cli)
+    overrides, origins = env_overrides(HubSettings)
+    for dotted, (option, _value) in (cli or {}).items():
+        origins[tuple(dotted.split("."))] = f"command line: {option}"
+    check_storage_options(settings.storage, str(path) if path else "configuration", origins)
+    return settings

@@ -16,7 +16,7 @@ from hub.context import HubContext
 from hub.ingest import Ingest
 from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
-from hub.storage.base import open_storage
+from hub.storage.base import storage_class
 
 __all__ = ["HubService", "check_port_free"]
 
@@ -54,7 +54,8 @@ class HubService:
         self.settings = settings
         self.broker: EmbeddedBroker | None = None
         self.metrics = HubMetrics()
-        self.storage = open_storage(settings.storage.backend, **settings.storage.options)
+        self.storage = storage_class(settings.storage.backend).from_options(
+            settings.storage.options())
         self.registry = DeviceRegistry(settings.resolved_registry_path())
         self.ingest: Ingest | None = None
         self.context = HubContext(self.storage, self.registry, self.metrics,

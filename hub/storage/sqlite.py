@@ -15,9 +15,17 @@ from typing import Literal
 
 from fabcity.errors import StorageUnavailable
 from fabcity.reading import Reading
-from hub.storage.base import ReadingQuery, Storage
+from hub.storage.base import (
+    HOUR_MS,
+    MINUTE_MS,
+    BucketStats,
+    ReadingQuery,
+    Storage,
+    StorageOptions,
+    retention_ms,
+)
 
-__all__ = ["SqliteStorage"]
+__all__ = ["SqliteOptions", "SqliteStorage"]
 
 SCHEMA_VERSION = 1
 CACHE_KIB = 65_536  # page cache per connection; inserts into a large table need it
@@ -36,6 +44,12 @@ CREATE TABLE IF NOT EXISTS points (
 CREATE TABLE IF NOT EXISTS latest (
     series INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, value REAL NOT NULL, flags TEXT
 );
+CREATE TABLE IF NOT EXISTS rollups (
+    resolution_ms INTEGER NOT NULL, series INTEGER NOT NULL, start_ms INTEGER NOT NULL,
+    count INTEGER NOT NULL, sum REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL,
+    first REAL NOT NULL, last REAL NOT NULL, increase REAL NOT NULL,
+    PRIMARY KEY (resolution_ms, series, start_ms)
+) WITHOUT ROWID;
 CREATE VIEW IF NOT EXISTS readings AS
     SELECT s.site, s.device, s.sensor, s.metric, p.ts_ms, p.value, s.unit, p.flags
     FROM points p JOIN series s ON s.id = p.series;
@@ -54,8 +68,35 @@ INSERT INTO series (site, device, sensor, metric, unit) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (site, device, sensor, metric) DO UPDATE SET unit = excluded.unit
 RETURNING id
 """
-_AGGREGATES = {"mean": "AVG(p.value)", "min": "MIN(p.value)", "max": "MAX(p.value)"}
 _NAMES = "s.site, s.device, s.sensor, s.metric"
+# Per series and bucket: count, sum, min, max, first, last and the counter rise between
+# consecutive points inside the bucket (a drop is a reset: the value after it counts).
+_STATS = """
+SELECT {names}, s.unit, b.bucket, b.n, b.total, b.lo, b.hi, b.first, b.last, b.rise
+FROM (
+    SELECT series, bucket, COUNT(*) AS n, TOTAL(value) AS total, MIN(value) AS lo,
+           MAX(value) AS hi, MAX(CASE WHEN rn = 1 THEN value END) AS first,
+           MAX(CASE WHEN rn = n_in THEN value END) AS last,
+           TOTAL(CASE WHEN prev IS NULL THEN 0 WHEN value >= prev THEN value - prev
+                      ELSE value END) AS rise
+    FROM (
+        SELECT p.series, p.value, p.ts_ms / {every} * {every} AS bucket,
+               LAG(p.value) OVER w AS prev, ROW_NUMBER() OVER w AS rn,
+               COUNT(*) OVER (PARTITION BY p.series, p.ts_ms / {every}) AS n_in
+        FROM series s JOIN points p ON p.series = s.id
+        WHERE {where}
+        WINDOW w AS (PARTITION BY p.series, p.ts_ms / {every} ORDER BY p.ts_ms)
+    )
+    GROUP BY series, bucket
+) b JOIN series s ON s.id = b.series
+ORDER BY {names}, b.bucket
+"""
+_READ_ROLLUP = """
+SELECT {names}, s.unit, r.start_ms, r.count, r.sum, r.min, r.max, r.first, r.last, r.increase
+FROM series s JOIN rollups r ON r.series = s.id
+WHERE r.resolution_ms = ? AND {where}
+ORDER BY {names}, r.start_ms
+"""
 
 SeriesKey = tuple[str, str, str, str]
 Point = tuple[int, int, float, str | None]  # (series, ts_ms, value, flags)
@@ -67,15 +108,33 @@ def _reading(row: tuple) -> Reading:  # type: ignore[type-arg]
                    tuple(flags.split(",")) if flags else ())
 
 
+def _stats(row: tuple) -> BucketStats:  # type: ignore[type-arg]
+    return BucketStats(*row)
+
+
+class SqliteOptions(StorageOptions):
+    """``[storage]`` keys of the ``sqlite`` back-end."""
+
+    path: Path = Path("fabcity-hub.db")
+    synchronous: Literal["full", "normal"] = "full"
+
+
 class SqliteStorage(Storage):
     """Readings in one SQLite file; safe to share between the ingest thread and the API."""
+
+    Options = SqliteOptions
 
     def __init__(
         self,
         path: str | Path = "fabcity-hub.db",
         synchronous: Literal["full", "normal"] = "full",
+        retention_raw: str = "inf",
+        retention_1m: str = "inf",
+        retention_1h: str = "inf",
     ) -> None:
         self.path = Path(path)
+        self._retention_ms = {0: retention_ms(retention_raw), MINUTE_MS: retention_ms(retention_1m),
+                              HOUR_MS: retention_ms(retention_1h)}
         self._synchronous = synchronous.upper()
         self._local = threading.local()
         self._write_lock = threading.Lock()
@@ -164,31 +223,80 @@ class SqliteStorage(Storage):
                 params.append(value)
         return (" AND ".join(clauses) or "1"), params
 
-    def query(self, q: ReadingQuery) -> list[Reading]:
-        where, params = self._filters(site=q.site, device=q.device, sensor=q.sensor,
-                                      metric=q.metric)
-        where += " AND p.ts_ms >= ? AND p.ts_ms < ?"
-        params += [q.start_ms, q.end_ms]
-        if q.every_ms is None:
-            sql = (f"SELECT {_NAMES}, p.ts_ms, p.value, s.unit, p.flags "
-                   f"FROM series s JOIN points p ON p.series = s.id WHERE {where} "
-                   f"ORDER BY {_NAMES}, p.ts_ms LIMIT ?")
-        else:
-            bucket = f"(p.ts_ms / {int(q.every_ms)}) * {int(q.every_ms)}"
-            if q.agg == "last":
-                # SQLite returns the bare columns of the row holding MAX(ts_ms).
-                value, extra = "p.value", ", MAX(p.ts_ms)"
-            else:
-                value, extra = _AGGREGATES[q.agg], ""
-            sql = (f"SELECT {_NAMES}, {bucket} AS bucket, {value}, s.unit, NULL{extra} "
-                   f"FROM series s JOIN points p ON p.series = s.id WHERE {where} "
-                   f"GROUP BY s.id, bucket ORDER BY {_NAMES}, bucket LIMIT ?")
-        params.append(q.limit)
+    def _select(self, sql: str, params: Sequence[object]) -> list[tuple]:  # type: ignore[type-arg]
         try:
-            rows = self._conn().execute(sql, params).fetchall()
+            return self._conn().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StorageUnavailable(f"SQLite query failed: {exc}") from exc
-        return [_reading(row) for row in rows]
+
+    def _where(self, q: ReadingQuery, ts: str) -> tuple[str, list[object]]:
+        where, params = self._filters(site=q.site, device=q.device, sensor=q.sensor,
+                                      metric=q.metric)
+        return f"{where} AND {ts} >= ? AND {ts} < ?", [*params, q.start_ms, q.end_ms]
+
+    def raw(self, q: ReadingQuery) -> list[Reading]:
+        where, params = self._where(q, "p.ts_ms")
+        sql = (f"SELECT {_NAMES}, p.ts_ms, p.value, s.unit, p.flags "
+               f"FROM series s JOIN points p ON p.series = s.id WHERE {where} "
+               f"ORDER BY {_NAMES}, p.ts_ms LIMIT ?")
+        return [_reading(row) for row in self._select(sql, [*params, q.limit])]
+
+    def stats(self, q: ReadingQuery) -> list[BucketStats]:
+        if q.every_ms is None or q.every_ms <= 0:
+            raise ValueError("stats needs every_ms > 0")
+        where, params = self._where(q, "p.ts_ms")
+        sql = _STATS.format(names=_NAMES, every=int(q.every_ms), where=where)
+        return [_stats(row) for row in self._select(sql, params)]
+
+    def write_rollup(self, resolution_ms: int, rows: Sequence[BucketStats]) -> None:
+        if not rows:
+            return
+        try:
+            with self._write_lock:
+                conn = self._conn()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO rollups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [(resolution_ms, self._series[r.key][0], r.start_ms, r.count, r.sum,
+                          r.min, r.max, r.first, r.last, r.increase) for r in rows])
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"SQLite rollup write failed: {exc}") from exc
+
+    def read_rollup(self, resolution_ms: int, q: ReadingQuery) -> list[BucketStats]:
+        where, params = self._where(q, "r.start_ms")
+        sql = _READ_ROLLUP.format(names=_NAMES, where=where)
+        return [_stats(row) for row in self._select(sql, [resolution_ms, *params])]
+
+    def first_ms(self) -> int | None:
+        row = self._select("SELECT MIN((SELECT MIN(ts_ms) FROM points WHERE series = s.id)) "
+                           "FROM series s", ())
+        return None if not row or row[0][0] is None else int(row[0][0])
+
+    def expire(self, now_ms: int) -> int:
+        """Delete raw points and rollups older than their retention."""
+        removed = 0
+        for resolution, keep_ms in self._retention_ms.items():
+            if keep_ms is None:
+                continue
+            cutoff = now_ms - keep_ms
+            try:
+                with self._write_lock:
+                    conn = self._conn()
+                    if resolution == 0:
+                        cursor = conn.execute("DELETE FROM points WHERE ts_ms < ?", (cutoff,))
+                    else:
+                        cursor = conn.execute(
+                            "DELETE FROM rollups WHERE resolution_ms = ? AND start_ms < ?",
+                            (resolution, cutoff))
+                    removed += max(cursor.rowcount, 0)
+            except sqlite3.Error as exc:
+                raise StorageUnavailable(f"SQLite expiry failed: {exc}") from exc
+        return removed
 
     def latest(
         self, site: str | None = None, device: str | None = None, metric: str | None = None
@@ -197,11 +305,7 @@ class SqliteStorage(Storage):
         sql = (f"SELECT {_NAMES}, l.ts_ms, l.value, s.unit, l.flags "
                f"FROM series s JOIN latest l ON l.series = s.id WHERE {where} "
                f"ORDER BY {_NAMES}")
-        try:
-            rows = self._conn().execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise StorageUnavailable(f"SQLite query failed: {exc}") from exc
-        return [_reading(row) for row in rows]
+        return [_reading(row) for row in self._select(sql, params)]
 
     def count(self) -> int:
         """Number of stored readings (tests and benchmarks)."""

@@ -165,7 +165,7 @@ def test_storage_unavailable_answers_503(client: TestClient, storage: SqliteStor
     ({"every": "0s"}, "every", "positive whole number"),
     ({"every": "500ms"}, "every", "unit s, m, h, d or w"),
     ({"every": "1s", "start": "-7d"}, "every", "at most 100000 buckets"),
-    ({"every": "5m", "agg": "median"}, "agg", "'mean', 'min', 'max' or 'last'"),
+    ({"every": "5m", "agg": "median"}, "agg", "'count' or 'increase'"),
     ({"agg": "max"}, "agg", "needs every"),
     ({"limit": "0"}, "limit", "greater than or equal to 1"),
     ({"limit": str(MAX_LIMIT + 1)}, "limit", f"less than or equal to {MAX_LIMIT}"),

@@ -1,0 +1,118 @@
+"""Downsampling, done once for every back-end: bucket statistics in, one reading per bucket out.
+
+A back-end only says, per series and bucket, how many points there were, their sum, min,
+max, first, last and the counter rise inside the bucket (:class:`BucketStats`). Everything
+else happens here: merging small buckets into large ones (rollups of a minute or an hour
+into the buckets a query asks for), adding the counter step that crosses from one bucket
+into the next, and picking the aggregate. The same code serves SQLite and InfluxDB, so they
+give the same answer.
+"""
+
+import math
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from fabcity.reading import Reading
+from hub.storage.base import ROLLUP_RESOLUTIONS_MS, BucketStats, ReadingQuery
+
+if TYPE_CHECKING:
+    from hub.storage.base import Storage
+
+__all__ = ["counter_step", "downsample", "merge", "rollup_plan", "value_of"]
+
+
+def counter_step(previous: float, current: float) -> float:
+    """The rise of a counter from one reading to the next; a drop is a reset to zero."""
+    return current - previous if current >= previous else current
+
+
+def merge(rows: Iterable[BucketStats], every_ms: int) -> list[BucketStats]:
+    """Combine rows ordered by series then start into buckets of ``every_ms``.
+
+    Rows merged into one bucket add the counter step between them to its ``increase``; the
+    step into a bucket from the one before it is left to :func:`value_of`.
+    """
+    out: list[BucketStats] = []
+    current: BucketStats | None = None
+    for row in rows:
+        start = row.start_ms // every_ms * every_ms
+        if current is not None and current.start_ms == start and current.key == row.key:
+            current.increase += row.increase + counter_step(current.last, row.first)
+            current.count += row.count
+            current.sum += row.sum
+            current.min = min(current.min, row.min)
+            current.max = max(current.max, row.max)
+            current.last = row.last
+            current.unit = row.unit
+        else:
+            current = replace(row, start_ms=start)
+            out.append(current)
+    return out
+
+
+def value_of(row: BucketStats, agg: str, previous: BucketStats | None) -> float:
+    """The value of aggregate ``agg`` for a bucket; ``previous`` is the series' bucket before
+    it in the answer (for the counter step that crosses into this one)."""
+    if agg == "mean":
+        mean = row.sum / row.count
+        if not math.isfinite(mean):  # the sum overflowed: average without summing
+            mean = row.min + (row.max - row.min) / 2 if row.count else math.nan
+        return mean
+    if agg == "increase":
+        rise = row.increase
+        if previous is not None and previous.key == row.key:
+            rise += counter_step(previous.last, row.first)
+        return rise
+    if agg == "count":
+        return float(row.count)
+    value: float = getattr(row, agg)  # min, max, first, last, sum
+    return value
+
+
+def rollup_plan(storage: "Storage", q: ReadingQuery) -> tuple[int, int, int] | None:
+    """``(resolution, a, b)`` when rollups of ``resolution`` can answer ``[a, b)`` of ``q``
+    (the rest comes from raw points), else ``None``. The coarsest usable rollup wins."""
+    state = storage.rollups
+    if state is None or q.every_ms is None:
+        return None
+    for resolution in reversed(ROLLUP_RESOLUTIONS_MS):
+        if q.every_ms % resolution:
+            continue
+        watermark = state.watermark(resolution)
+        if watermark is None:
+            continue
+        a = -(-q.start_ms // resolution) * resolution
+        b = min(watermark, q.end_ms // resolution * resolution)
+        if a < b:
+            return resolution, a, b
+    return None
+
+
+def downsample(storage: "Storage", q: ReadingQuery) -> list[Reading]:
+    """One reading per series and bucket of ``q.every_ms``, valued by ``q.agg``."""
+    assert q.every_ms is not None
+    plan = rollup_plan(storage, q)
+    if plan is None:
+        rows = storage.stats(q)
+    else:
+        resolution, a, b = plan
+        rows = []
+        if q.start_ms < a:
+            rows += storage.stats(q.window(q.start_ms, a, resolution))
+        rows += storage.read_rollup(resolution, q.window(a, b))
+        if b < q.end_ms:
+            rows += storage.stats(q.window(b, q.end_ms, resolution))
+        rows.sort(key=lambda row: (row.key, row.start_ms))
+    out: list[Reading] = []
+    previous: BucketStats | None = None
+    for row in merge(rows, q.every_ms):
+        value = value_of(row, q.agg, previous)
+        previous = row
+        if not math.isfinite(value):
+            continue
+        out.append(Reading(row.site, row.device, row.sensor, row.metric, value, row.start_ms,
+                           row.unit))
+        if len(out) >= q.limit:
+            break
+    return out
