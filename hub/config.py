@@ -145,7 +145,7 @@ def load_hub_settings(
     """Load and validate ``hub.toml`` (and command-line overrides); errors name the field
     and the rule."""
     settings = load_settings(HubSettings, path, cli)
-    overrides, origins = env_overrides(HubSettings)
+    _, origins = env_overrides(HubSettings)
     for dotted, (option, _value) in (cli or {}).items():
         origins[tuple(dotted.split("."))] = f"command line: {option}"
     check_storage_options(settings.storage, str(path) if path else "configuration", origins)

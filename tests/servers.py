@@ -138,7 +138,7 @@ class _Server:
     def ready_path(self) -> str:
         return "/"
 
-    def start(self) -> "_Server":
+    def start(self) -> _Server:
         handle = self.log.open("ab")
         self.proc = subprocess.Popen(self.command(), stdout=handle, stderr=subprocess.STDOUT)
         try:
