@@ -13,4 +13,5 @@ __all__ = ["open_sqlite"]
 
 def open_sqlite(tmp_path: Path, name: str, **options: object) -> SqliteStorage:
     """SQLite in the test's temporary directory."""
-    return SqliteStorage(tmp_path / f"{name}.db", synchronous="normal", **options)  # type: ignore[arg-type]
+    path = options.pop("path", tmp_path / f"{name}.db")
+    return SqliteStorage(path, synchronous="normal", **options)  # type: ignore[arg-type]
