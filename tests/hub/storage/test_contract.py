@@ -183,7 +183,7 @@ def _unreachable(open_store: StoreFactory, tmp_path: object) -> dict[str, object
     backend = _backend_of(open_store)
     if backend == "sqlite":
         blocker = f"{tmp_path}/not-a-directory"
-        open(blocker, "w").close()  # noqa: SIM115 - a file where a directory must be
+        open(blocker, "w").close()
         return {"path": f"{blocker}/hub.db"}
     return {"url": f"http://127.0.0.1:{free_port()}"}
 
