@@ -107,7 +107,7 @@ class DeadLetters:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
 
-    def list(self, limit: int | None = None, after_id: int = 0) -> list[DeadLetter]:
+    def entries(self, limit: int | None = None, after_id: int = 0) -> list[DeadLetter]:
         """Dead letters in the order they came, ``limit`` at most, after ``after_id``."""
         with self._lock:
             rows = self._conn.execute(
@@ -121,7 +121,7 @@ class DeadLetters:
 
     def _chunks(self, size: int) -> Iterator[list[DeadLetter]]:
         after = 0
-        while chunk := self.list(size, after):
+        while chunk := self.entries(size, after):
             yield chunk
             after = chunk[-1].id
 

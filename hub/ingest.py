@@ -4,7 +4,15 @@ paho's network thread only queues messages (``manual_ack``); a writer thread dec
 batches, writes each batch in one storage transaction and only then sends the PUBACKs, in the
 order the messages came. If the hub dies before, the broker redelivers from the persistent
 session; storage is idempotent on the reading identity, so redelivery stores nothing twice.
-If storage is down, the batch is retried with backoff and nothing is acked meanwhile.
+
+What happens when a write fails depends on why (see :mod:`hub.storage.base`):
+
+- storage unavailable: the batch is retried with backoff, forever, and nothing is acked;
+- readings refused for good: the batch is split until they are found, they go to the dead
+  letters (durably), and the rest is stored and acked, so one poisoned reading never stalls
+  every device behind it;
+- anything else (a bug): retried ``MAX_UNEXPECTED_FAILURES`` times, then ingest gives up,
+  acking nothing more, and the hub exits non-zero so systemd restarts it.
 """
 
 import logging
@@ -13,6 +21,7 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Literal
 
 import paho.mqtt.client as paho
@@ -22,14 +31,16 @@ from paho.mqtt.properties import Properties
 
 from fabcity.codec import decode_batch
 from fabcity.device import decode_meta, decode_status
-from fabcity.errors import BadReading
+from fabcity.errors import BadReading, StorageUnavailable
 from fabcity.mqtt import BrokerAddress, apply_credentials
 from fabcity.reading import Reading, now_ms
 from fabcity.topic import PREFIX, Kind, Topic, subscription
 from hub.config import HubMqttConfig, IngestConfig
+from hub.deadletters import DeadLetters, write_or_refuse
 from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
 from hub.storage.base import Storage
+from hub.storage.rollup import RollupState
 
 __all__ = ["Ingest"]
 
@@ -38,8 +49,9 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our queue through a week-long hub outage
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
-IDLE_POLL_S = 0.002
-MAX_CACHED_TOPICS = 100_000  # the writer's nap when the queue is empty
+IDLE_POLL_S = 0.002  # the decoder's nap when the queue is empty
+MAX_CACHED_TOPICS = 100_000
+MAX_UNEXPECTED_FAILURES = 5  # then ingest gives up and the hub exits for systemd to restart
 
 
 @dataclass(slots=True)
@@ -71,6 +83,9 @@ class Ingest:
         registry: DeviceRegistry,
         metrics: HubMetrics,
         protocol: Literal["v5", "v311"] = "v5",
+        dead_letters: DeadLetters | None = None,
+        rollups: RollupState | None = None,
+        on_fatal: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.address = address
         self.cfg = ingest
@@ -79,6 +94,13 @@ class Ingest:
         self.registry = registry
         self.metrics = metrics
         self.protocol = protocol
+        self.dead_letters = dead_letters
+        self.rollups = rollups
+        self.on_fatal = on_fatal
+        #: Why storage is not taking writes and since when (ms), or None while it is.
+        self.storage_problem: tuple[str, int] | None = None
+        #: The error ingest gave up on; once set, nothing more is acked.
+        self.failed: BaseException | None = None
         # paho's thread appends, the writer pops: deque operations are atomic, no lock needed.
         self._queue: deque[_Message] = deque()
         metrics.pending.set_function(lambda: len(self._queue))
@@ -199,8 +221,9 @@ class Ingest:
         while (batch := self._decoded.get()) is not None:
             for kind, count in batch.kinds.items():
                 self.metrics.messages_in.labels(kind).inc(count)
-            if not self._store(batch.readings):
-                # Stopping with storage down: no ack, the broker redelivers to the next session.
+            if self.failed is not None or not self._store(batch.readings):
+                # Stopping with storage down, or given up: no ack, the broker redelivers the
+                # messages to the next session.
                 continue
             if batch.seen:
                 try:
@@ -251,24 +274,92 @@ class Ingest:
             self._reject(exc, msg.topic)
         return []
 
+    def _write(self, readings: list[Reading]) -> int | None:
+        """Store a batch, dead-letter what the back-end refuses for good, and mark late
+        readings for the rollups: all durable before any ack."""
+        stored, refused = write_or_refuse(self.storage, readings)
+        if refused:
+            if self.dead_letters is None:
+                raise StorageUnavailable(f"{len(refused)} readings refused "
+                                         f"({refused[0][1]}) and no dead-letter store")
+            self.dead_letters.add(refused)
+            for _reading, reason in refused:
+                self.metrics.dead_letters.labels(_reason_label(reason)).inc()
+            log.warning("storage refused %d readings for good (%s); kept as dead letters "
+                        "(fabcity hub dead-letters list)", len(refused), refused[0][1])
+        if self.rollups is not None:
+            self.rollups.mark_late(readings)
+        if stored is None:  # the back-end cannot tell replays from new readings
+            self.metrics.readings_stored.inc(len(readings) - len(refused))
+        else:
+            self.metrics.readings_stored.inc(stored)
+            self.metrics.readings_duplicate.inc(len(readings) - len(refused) - stored)
+        return stored
+
     def _store(self, readings: list[Reading]) -> bool:
-        """Write until storage takes the batch; False only if stopped before it did."""
+        """Write until storage takes the batch; False if stopped or given up before it did."""
         if not readings:
             return True
         delay_s = RETRY_MIN_S
-        while True:
+        unexpected = 0
+        while self.failed is None:
             started = time.perf_counter()
             try:
-                stored = self.storage.write(readings)
-            except Exception as exc:  # StorageUnavailable, or a back-end bug: retry, no ack
+                self._write(readings)
+            except StorageUnavailable as exc:
+                self._unavailable(exc, len(readings), delay_s)
+            except Exception as exc:  # a bug, ours or the back-end's: a few tries, then exit
+                unexpected += 1
                 self.metrics.write_errors.inc()
-                log.error("storage unavailable (%s: %s); retrying %d readings in %.1f s",
-                          type(exc).__name__, exc, len(readings), delay_s)
-                if self._stop.wait(delay_s):
+                if unexpected >= MAX_UNEXPECTED_FAILURES:
+                    self._give_up(exc)
                     return False
-                delay_s = min(delay_s * 2, RETRY_MAX_S)
-                continue
-            self.metrics.write_latency.observe(time.perf_counter() - started)
-            self.metrics.readings_stored.inc(stored)
-            self.metrics.readings_duplicate.inc(len(readings) - stored)
-            return True
+                log.exception("unexpected storage error (%d of %d before the hub gives up); "
+                              "retrying %d readings in %.1f s", unexpected,
+                              MAX_UNEXPECTED_FAILURES, len(readings), delay_s)
+            else:
+                self.metrics.write_latency.observe(time.perf_counter() - started)
+                if self.storage_problem is not None:
+                    log.info("storage is back after %.0f s; writing again",
+                             (now_ms() - self.storage_problem[1]) / 1000)
+                    self.storage_problem = None
+                    self.metrics.storage_available.set(1)
+                return True
+            if self._stop.wait(delay_s):
+                return False
+            delay_s = min(delay_s * 2, RETRY_MAX_S)
+        return False
+
+    def _unavailable(self, exc: StorageUnavailable, count: int, delay_s: float) -> None:
+        """Note the outage; log it when it starts or its cause changes, not every retry."""
+        self.metrics.write_errors.inc()
+        self.metrics.storage_available.set(0)
+        cause = str(exc)
+        if self.storage_problem is None or self.storage_problem[0] != cause:
+            log.error("storage unavailable: %s; holding %d readings unacked (the broker keeps "
+                      "the rest), retrying with backoff up to %.0f s", cause, count,
+                      RETRY_MAX_S)
+            since = self.storage_problem[1] if self.storage_problem else now_ms()
+            self.storage_problem = (cause, since)
+
+    def _give_up(self, exc: BaseException) -> None:
+        """Stop acking for good and let the hub exit (systemd restarts it)."""
+        self.failed = exc
+        self.metrics.storage_available.set(0)
+        log.critical("storage keeps failing with an unexpected error (%s: %s) after %d tries; "
+                     "ingest stops and acks nothing more (the broker keeps the messages); the "
+                     "hub exits so its supervisor can restart it", type(exc).__name__, exc,
+                     MAX_UNEXPECTED_FAILURES, exc_info=exc)
+        self._stop.set()
+        if self.on_fatal is not None:
+            self.on_fatal(exc)
+
+
+def _reason_label(reason: str) -> str:
+    """A short, bounded Prometheus label from a back-end's refusal text."""
+    lowered = reason.lower()
+    for key in ("retention", "field type conflict", "max-values-per-tag", "too large",
+                "timestamp", "parse"):
+        if key in lowered:
+            return key.replace(" ", "_").replace("-", "_")
+    return "other"

@@ -32,6 +32,14 @@ class HubMetrics:
         self.write_errors = Counter(
             "fabcity_storage_write_errors_total", "Batch writes that failed and will be retried",
             registry=self.registry)
+        self.dead_letters = Counter(
+            "fabcity_readings_dead_lettered_total",
+            "Readings the storage refused for good, kept as dead letters, by cause",
+            ["reason"], registry=self.registry)
+        self.storage_available = Gauge(
+            "fabcity_storage_available", "1 while storage takes writes, 0 during an outage",
+            registry=self.registry)
+        self.storage_available.set(1)
         self.pending = Gauge(
             "fabcity_ingest_pending_messages", "Messages received but not yet stored and acked",
             registry=self.registry)

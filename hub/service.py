@@ -13,12 +13,16 @@ from fabcity.mqtt import parse_broker_url
 from hub.broker import EmbeddedBroker
 from hub.config import HubSettings
 from hub.context import HubContext
+from hub.deadletters import DeadLetters
 from hub.ingest import Ingest
 from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
-from hub.storage.base import storage_class
+from hub.storage.base import retention_ms, storage_class
+from hub.storage.rollup import RollupState, RollupWorker
 
-__all__ = ["HubService", "check_port_free"]
+__all__ = ["EXIT_STORAGE_FAILED", "HubService", "check_port_free"]
+
+EXIT_STORAGE_FAILED = 3  # ingest gave up on an unexpected storage error
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +58,25 @@ class HubService:
         self.settings = settings
         self.broker: EmbeddedBroker | None = None
         self.metrics = HubMetrics()
-        self.storage = storage_class(settings.storage.backend).from_options(
-            settings.storage.options())
+        options = settings.storage.options()
+        self.storage = storage_class(settings.storage.backend).from_options(options)
         self.registry = DeviceRegistry(settings.resolved_registry_path())
+        state_path = settings.resolved_state_path()
+        self.dead_letters = DeadLetters(state_path)
+        self.rollup_state = RollupState(state_path, self.storage.describe())
+        self.storage.rollups = self.rollup_state
+        self.rollups = RollupWorker(self.storage, self.rollup_state,
+                                    raw_retention_ms=retention_ms(options.retention_raw))
         self.ingest: Ingest | None = None
-        self.context = HubContext(self.storage, self.registry, self.metrics,
-                                  mqtt_connected=lambda: bool(self.ingest and
-                                                              self.ingest.connected))
+        self.exit_code = 0
+        self._server: object | None = None  # the uvicorn server, told to stop on a fatal error
+        self.context = HubContext(
+            self.storage, self.registry, self.metrics,
+            mqtt_connected=lambda: bool(self.ingest and self.ingest.connected),
+            storage_problem=lambda: self.ingest.storage_problem if self.ingest else None,
+            dead_letters=self.dead_letters.count,
+            rollup_problem=lambda: self.rollups.last_error,
+        )
 
     def start(self) -> None:
         """Start the embedded broker if no URL is set, then the ingest."""
@@ -74,8 +90,18 @@ class HubService:
         elif mqtt.protocol == "auto":
             protocol = "v5"
         self.ingest = Ingest(parse_broker_url(url), mqtt, self.settings.ingest, self.storage,
-                             self.registry, self.metrics, protocol=protocol)
+                             self.registry, self.metrics, protocol=protocol,
+                             dead_letters=self.dead_letters, rollups=self.rollup_state,
+                             on_fatal=self._fatal)
         self.ingest.start()
+        self.rollups.start()
+        log.info("storage: %s", self.storage.describe())
+
+    def _fatal(self, _exc: BaseException) -> None:
+        """Ingest gave up: stop serving and exit non-zero (systemd restarts the hub)."""
+        self.exit_code = EXIT_STORAGE_FAILED
+        if self._server is not None:
+            self._server.should_exit = True  # type: ignore[attr-defined]
 
     @property
     def broker_url(self) -> str:
@@ -88,10 +114,13 @@ class HubService:
         """Stop ingest (flushing and acking what it holds), broker, storage."""
         if self.ingest is not None:
             self.ingest.stop()
+        self.rollups.stop()
         if self.broker is not None:
             self.broker.stop()
         self.storage.close()
         self.registry.close()
+        self.dead_letters.close()
+        self.rollup_state.close()
         log.info("hub stopped")
 
     def serve(
@@ -122,7 +151,10 @@ class HubService:
             config = uvicorn.Config(create_app(self.context), host=api.host, port=api.port,
                                     log_level="warning", access_log=False)
             log.info("hub API on http://%s:%d (docs at /docs)", api.host, api.port)
-            uvicorn.Server(config).run()
+            server = uvicorn.Server(config)
+            self._server = server
+            if self.exit_code == 0:
+                server.run()
         except _Stopped:
             pass
         finally:

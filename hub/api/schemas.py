@@ -42,6 +42,11 @@ class ErrorPublic(BaseModel):
 
 class StorageHealth(BaseModel):
     status: str = Field(description='"ok" or what is wrong', examples=["ok"])
+    backend: str = Field(description="where readings are stored (no secrets)",
+                         examples=["SqliteStorage(fabcity-hub.db)"])
+    since: str | None = Field(None, description="RFC 3339: when the current problem began")
+    dead_letters: int = Field(0, description="readings refused for good, kept for replay")
+    rollups: str = Field("ok", description='"ok" or why rollups are paused')
 
 
 class MqttHealth(BaseModel):

@@ -153,6 +153,9 @@ class SqliteStorage(Storage):
         except (OSError, sqlite3.Error) as exc:
             raise StorageUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
 
+    def describe(self) -> str:
+        return f"sqlite:{self.path.resolve()}"
+
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:

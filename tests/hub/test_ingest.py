@@ -12,11 +12,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from fabcity.codec import encode_batch
-from fabcity.errors import StorageUnavailable
+from fabcity.errors import ReadingsRefused, StorageUnavailable
 from fabcity.mqtt import parse_broker_url
 from fabcity.reading import Reading, now_ms
 from hub.config import HubMqttConfig, IngestConfig
-from hub.ingest import Ingest
+from hub.deadletters import DeadLetters
+from hub.ingest import MAX_UNEXPECTED_FAILURES, Ingest
 from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
 from hub.storage.base import ReadingQuery
@@ -46,11 +47,32 @@ def _wait(predicate: Callable[[], object], timeout_s: float = 15) -> None:
         time.sleep(0.05)
 
 
+class PoisonedStorage(SqliteStorage):
+    """SQLite that refuses, for good, readings whose value is 13 (as InfluxDB refuses a point
+    beyond its retention policy), storing the rest of the batch."""
+
+    def write(self, readings: Sequence[Reading]) -> int:
+        stored = super().write([r for r in readings if r.value != 13])
+        if any(r.value == 13 for r in readings):
+            raise ReadingsRefused("partial write: points beyond retention policy dropped=1")
+        return stored
+
+
+class BuggyStorage(SqliteStorage):
+    """A back-end with a bug: every write raises something unexpected."""
+
+    attempts = 0
+
+    def write(self, readings: Sequence[Reading]) -> int:
+        self.attempts += 1
+        raise KeyError("a bug")
+
+
 def _ingest(broker: Mosquitto, storage: SqliteStorage, tmp_path: Path,
-            metrics: HubMetrics | None = None) -> Ingest:
+            metrics: HubMetrics | None = None, **kwargs: object) -> Ingest:
     ingest = Ingest(parse_broker_url(broker.url), HubMqttConfig(url=broker.url, client_id="hub"),
                     IngestConfig(), storage, DeviceRegistry(tmp_path / "registry.db"),
-                    metrics or HubMetrics(), protocol="v5")
+                    metrics or HubMetrics(), protocol="v5", **kwargs)  # type: ignore[arg-type]
     ingest.start()
     _wait(lambda: ingest.connected)
     time.sleep(0.2)  # subscription acknowledged
@@ -102,6 +124,68 @@ def test_messages_not_stored_are_not_acked_and_come_back(
     ingest.stop()
     stored = sorted(r.value for r in storage.query(ReadingQuery(0, now_ms())))
     assert stored == [float(i) for i in range(100)]
+
+
+def test_an_outage_is_reported_once_with_its_start_and_cleared(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    storage = FlakyStorage(tmp_path / "hub.db", failures=10**9)
+    metrics = HubMetrics()
+    ingest = _ingest(mosquitto, storage, tmp_path, metrics)
+    _publish(mosquitto, 10)
+    _wait(lambda: ingest.storage_problem is not None)
+    problem = ingest.storage_problem
+    assert problem is not None and problem[0] == "disk unplugged"
+    assert metrics.storage_available._value.get() == 0  # type: ignore[attr-defined]
+    storage.failures = 0  # the disk is back
+    _wait(lambda: storage.count() == 10)
+    _wait(lambda: ingest.storage_problem is None)
+    ingest.stop()
+    assert metrics.storage_available._value.get() == 1  # type: ignore[attr-defined]
+
+
+def test_readings_refused_for_good_become_dead_letters_and_the_rest_flows(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    storage = PoisonedStorage(tmp_path / "hub.db")
+    letters = DeadLetters(tmp_path / "state.db")
+    metrics = HubMetrics()
+    ingest = _ingest(mosquitto, storage, tmp_path, metrics, dead_letters=letters)
+    _publish(mosquitto, 100)
+    _wait(lambda: storage.count() == 99 and letters.count() == 1)
+    ingest.stop()
+    (letter,) = letters.entries()
+    assert letter.reading.value == 13 and "retention" in letter.reason
+    assert metrics.dead_letters.labels("retention")._value.get() == 1  # type: ignore[attr-defined]
+    # Everything was acked: a new session on the same client id gets nothing back.
+    again = FlakyStorage(tmp_path / "again.db", failures=0)
+    ingest = _ingest(mosquitto, again, tmp_path)
+    time.sleep(1.0)
+    ingest.stop()
+    assert again.attempts == 0
+    # Replayed into a store that takes it, the dead letter leaves.
+    assert letters.replay(SqliteStorage(tmp_path / "fixed.db")) == (1, 0)
+    assert letters.count() == 0
+
+
+def test_an_unexpected_error_gives_up_without_acking_and_the_hub_can_exit(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hub.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "RETRY_MIN_S", 0.01)
+    storage = BuggyStorage(tmp_path / "bug.db")
+    fatal: list[BaseException] = []
+    ingest = _ingest(mosquitto, storage, tmp_path, on_fatal=fatal.append)
+    _publish(mosquitto, 20)
+    _wait(lambda: fatal)
+    assert storage.attempts == MAX_UNEXPECTED_FAILURES
+    assert isinstance(ingest.failed, KeyError)
+    ingest.stop()
+    healthy = SqliteStorage(tmp_path / "hub.db")
+    ingest = _ingest(mosquitto, healthy, tmp_path)  # the restarted hub gets every message
+    _wait(lambda: healthy.count() == 20)
+    ingest.stop()
 
 
 def test_a_decoding_bug_is_counted_and_the_flow_goes_on(

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from fabcity import __version__
 from fabcity.errors import FabcityError
+from fabcity.reading import format_ts
 from hub.api.deps import ContextDep
 from hub.api.errors import ERROR_RESPONSES
 from hub.api.schemas import HealthPublic, MqttHealth, StorageHealth
@@ -15,12 +16,22 @@ router = APIRouter(prefix="/api/v1/health", tags=["health"], responses=ERROR_RES
 
 @router.get("", response_model=HealthPublic)
 def health(ctx: ContextDep) -> HealthPublic:
-    """Always 200 while the API runs; ``status`` says ``degraded`` if MQTT or storage is not."""
-    try:
-        storage = ctx.storage.health()
-    except (FabcityError, OSError) as exc:
-        storage = f"error: {exc}"
+    """Always 200 while the API runs; ``status`` says ``degraded`` and which part when MQTT,
+    storage writes or rollups are not fine."""
+    since = None
+    problem = ctx.storage_problem()
+    if problem is not None:  # what ingest met on its last write wins over a probe
+        storage, since = f"unavailable: {problem[0]}", format_ts(problem[1])
+    else:
+        try:
+            storage = ctx.storage.health()
+        except (FabcityError, OSError) as exc:
+            storage = f"error: {exc}"
+    rollups = ctx.rollup_problem() or "ok"
     connected = bool(ctx.mqtt_connected())
-    status: Literal["ok", "degraded"] = "ok" if connected and storage == "ok" else "degraded"
-    return HealthPublic(status=status, version=__version__, mqtt=MqttHealth(connected=connected),
-                        storage=StorageHealth(status=storage))
+    healthy = connected and storage == "ok" and rollups == "ok"
+    status: Literal["ok", "degraded"] = "ok" if healthy else "degraded"
+    return HealthPublic(
+        status=status, version=__version__, mqtt=MqttHealth(connected=connected),
+        storage=StorageHealth(status=storage, backend=ctx.storage.describe(), since=since,
+                              dead_letters=ctx.dead_letters(), rollups=rollups))

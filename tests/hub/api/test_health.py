@@ -6,13 +6,27 @@ from hub.api import create_app
 from hub.context import HubContext
 from hub.registry import DeviceRegistry
 from hub.storage.sqlite import SqliteStorage
-from tests.hub.api.conftest import Link, rejected
+from tests.hub.api.conftest import T0_MS, Link, rejected
 
 
-def test_health_ok_when_broker_and_storage_are_fine(client: TestClient) -> None:
+def test_health_ok_when_broker_and_storage_are_fine(client: TestClient, ctx: HubContext,
+                                                    ) -> None:
     body = client.get("/api/v1/health").json()
     assert body == {"status": "ok", "version": __version__, "mqtt": {"connected": True},
-                    "storage": {"status": "ok"}}
+                    "storage": {"status": "ok", "backend": ctx.storage.describe(),
+                                "since": None, "dead_letters": 0, "rollups": "ok"}}
+
+
+def test_health_says_which_part_failed_and_since_when(ctx: HubContext) -> None:
+    ctx.storage_problem = lambda: ("connection refused", T0_MS)
+    ctx.dead_letters = lambda: 3
+    ctx.rollup_problem = lambda: "connection refused"
+    body = TestClient(create_app(ctx)).get("/api/v1/health").json()
+    assert body["status"] == "degraded"
+    assert body["storage"] == {"status": "unavailable: connection refused",
+                               "backend": ctx.storage.describe(),
+                               "since": "2026-11-18T00:00:00.000Z", "dead_letters": 3,
+                               "rollups": "connection refused"}
 
 
 def test_health_degraded_when_broker_link_is_down(client: TestClient, link: Link) -> None:
