@@ -29,13 +29,15 @@ def wait_until(predicate: Callable[[], object], timeout_s: float = 20.0, what: s
 class Hub:
     """A ``fabcity hub serve`` child process on SQLite and a free API port."""
 
-    def __init__(self, workdir: Path, broker_url: str) -> None:
+    def __init__(self, workdir: Path, broker_url: str, storage: str | None = None) -> None:
         self.port = free_port()
         self.db = workdir / "hub.db"
         self.config = workdir / "hub.toml"
+        storage = storage or f'backend = "sqlite"\npath = "{self.db}"\n'
         self.config.write_text(
+            f'state_dir = "{workdir}"\n'
             f'[mqtt]\nurl = "{broker_url}"\n'
-            f'[storage]\nbackend = "sqlite"\npath = "{self.db}"\n'
+            f"[storage]\n{storage}"
             f'[api]\nhost = "127.0.0.1"\nport = {self.port}\n'
         )
         self.process = FabcityProcess(["hub", "serve", "--config", str(self.config)],
