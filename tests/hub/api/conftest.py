@@ -1,4 +1,5 @@
-"""Fixtures of API tests: a real SQLite storage and device registry behind a TestClient."""
+"""Fixtures of API tests: a real storage of every back-end (SQLite, and InfluxDB 1.x and 2.x
+against their real servers) and a device registry behind a TestClient."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,14 +13,17 @@ from hub.api import create_app
 from hub.context import HubContext
 from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
-from hub.storage.sqlite import SqliteStorage
+from hub.storage.base import Storage
+from tests.hub.storage.conftest import BACKENDS
+from tests.hub.storage.conftest import open_backend
 
 T0_MS = 1_794_960_000_000  # 2026-11-18T00:00:00Z: bucket boundaries fall on it
 
 
-@pytest.fixture
-def storage(tmp_path: Path) -> Iterator[SqliteStorage]:
-    s = SqliteStorage(tmp_path / "hub.db", synchronous="normal")
+@pytest.fixture(params=BACKENDS)
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
+    """The same API test against each back-end: same answers expected."""
+    s = open_backend(request.param, request, tmp_path)()
     yield s
     s.close()
 
@@ -47,7 +51,7 @@ def link() -> Link:
 
 
 @pytest.fixture
-def ctx(storage: SqliteStorage, registry: DeviceRegistry, link: Link) -> HubContext:
+def ctx(storage: Storage, registry: DeviceRegistry, link: Link) -> HubContext:
     return HubContext(storage=storage, registry=registry, metrics=HubMetrics(),
                       mqtt_connected=link)
 

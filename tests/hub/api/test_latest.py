@@ -1,11 +1,11 @@
 from fastapi.testclient import TestClient
 
 from fabcity.reading import format_ts, now_ms, parse_ts
-from hub.storage.sqlite import SqliteStorage
+from hub.storage.base import Storage
 from tests.hub.api.conftest import T0_MS, reading, rejected
 
 
-def _fill(storage: SqliteStorage) -> None:
+def _fill(storage: Storage) -> None:
     storage.write([
         reading("pm2_5", 10.0, T0_MS, site="street-12", device="pi-air"),
         reading("pm2_5", 12.5, T0_MS + 1_000, site="street-12", device="pi-air"),
@@ -15,7 +15,7 @@ def _fill(storage: SqliteStorage) -> None:
 
 
 def test_latest_is_newest_reading_of_each_series_with_unit(client: TestClient,
-                                                           storage: SqliteStorage) -> None:
+                                                           storage: Storage) -> None:
     _fill(storage)
     body = client.get("/api/v1/latest").json()
     assert body["count"] == 3
@@ -30,7 +30,7 @@ def test_latest_is_newest_reading_of_each_series_with_unit(client: TestClient,
 
 
 def test_latest_filters_by_site_device_and_metric(client: TestClient,
-                                                  storage: SqliteStorage) -> None:
+                                                  storage: Storage) -> None:
     _fill(storage)
 
     def metrics(**params: str) -> list[str]:
@@ -57,7 +57,7 @@ def test_latest_names_a_misspelt_parameter_and_the_expected_ones(client: TestCli
 
 
 def test_latest_answers_503_when_storage_is_unavailable(client: TestClient,
-                                                        storage: SqliteStorage) -> None:
+                                                        storage: Storage) -> None:
     storage.close()
     response = client.get("/api/v1/latest")
     assert response.status_code == 503

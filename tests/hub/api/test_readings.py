@@ -6,14 +6,14 @@ from fastapi.testclient import TestClient
 
 from fabcity.reading import format_ts, now_ms, parse_ts
 from hub.api.deps import MAX_LIMIT
-from hub.storage.sqlite import SqliteStorage
+from hub.storage.base import Storage
 from tests.hub.api.conftest import T0_MS, reading, rejected
 
 MIN_MS = 60_000
 WINDOW = {"start": format_ts(T0_MS), "end": format_ts(T0_MS + 10 * MIN_MS)}
 
 
-def _fill(storage: SqliteStorage) -> None:
+def _fill(storage: Storage) -> None:
     """pm2_5 of pi-air: 10, 20 in the first minute, 30, 50 in the second; one noise reading."""
     storage.write([
         reading("pm2_5", 10.0, T0_MS, site="street-12", device="pi-air"),
@@ -30,7 +30,7 @@ def _values(response) -> list[tuple[str, str, float]]:  # type: ignore[no-untype
 
 
 def test_raw_readings_in_window_ordered_by_series_then_time(client: TestClient,
-                                                            storage: SqliteStorage) -> None:
+                                                            storage: Storage) -> None:
     _fill(storage)
     body = client.get("/api/v1/readings", params=WINDOW).json()
     assert [(r["sensor"], r["metric"], r["value"]) for r in body["readings"]] == [
@@ -41,7 +41,7 @@ def test_raw_readings_in_window_ordered_by_series_then_time(client: TestClient,
     assert body["query"]["start"] == WINDOW["start"] and body["query"]["every"] is None
 
 
-def test_start_is_inclusive_and_end_exclusive(client: TestClient, storage: SqliteStorage) -> None:
+def test_start_is_inclusive_and_end_exclusive(client: TestClient, storage: Storage) -> None:
     _fill(storage)
     params = {"metric": "pm2_5", "start": format_ts(T0_MS + 30_000),
               "end": format_ts(T0_MS + MIN_MS + 40_000)}
@@ -49,7 +49,7 @@ def test_start_is_inclusive_and_end_exclusive(client: TestClient, storage: Sqlit
         20.0, 30.0]
 
 
-def test_filters_by_sensor_and_metric(client: TestClient, storage: SqliteStorage) -> None:
+def test_filters_by_sensor_and_metric(client: TestClient, storage: Storage) -> None:
     _fill(storage)
     assert _values(client.get("/api/v1/readings", params={**WINDOW, "sensor": "mic"})) == [
         ("noise", format_ts(T0_MS), 55.0)]
@@ -57,7 +57,7 @@ def test_filters_by_sensor_and_metric(client: TestClient, storage: SqliteStorage
     assert _values(client.get("/api/v1/readings", params={**WINDOW, "site": "fablab-bcn"})) == []
 
 
-def test_default_range_is_the_last_24_hours(client: TestClient, storage: SqliteStorage) -> None:
+def test_default_range_is_the_last_24_hours(client: TestClient, storage: Storage) -> None:
     now = now_ms()
     storage.write([reading("co2", 400.0, now - 25 * 3_600_000),
                    reading("co2", 410.0, now - 3_600_000)])
@@ -67,7 +67,7 @@ def test_default_range_is_the_last_24_hours(client: TestClient, storage: SqliteS
     assert span == 24 * 3_600_000
 
 
-def test_relative_start(client: TestClient, storage: SqliteStorage) -> None:
+def test_relative_start(client: TestClient, storage: Storage) -> None:
     now = now_ms()
     storage.write([reading("co2", 400.0, now - 3 * 3_600_000),
                    reading("co2", 410.0, now - 30 * MIN_MS)])
@@ -78,7 +78,7 @@ def test_relative_start(client: TestClient, storage: SqliteStorage) -> None:
 @pytest.mark.parametrize(("agg", "expected"), [
     ("mean", [15.0, 40.0]), ("min", [10.0, 30.0]), ("max", [20.0, 50.0]), ("last", [20.0, 50.0]),
 ])
-def test_downsampling_one_value_per_bucket(client: TestClient, storage: SqliteStorage,
+def test_downsampling_one_value_per_bucket(client: TestClient, storage: Storage,
                                            agg: str, expected: list[float]) -> None:
     _fill(storage)
     params = {**WINDOW, "metric": "pm2_5", "every": "1m", "agg": agg}
@@ -88,14 +88,14 @@ def test_downsampling_one_value_per_bucket(client: TestClient, storage: SqliteSt
     assert response.json()["query"]["agg"] == agg
 
 
-def test_downsampling_defaults_to_mean(client: TestClient, storage: SqliteStorage) -> None:
+def test_downsampling_defaults_to_mean(client: TestClient, storage: Storage) -> None:
     _fill(storage)
     response = client.get("/api/v1/readings", params={**WINDOW, "metric": "pm2_5", "every": "1h"})
     assert [v for *_, v in _values(response)] == [27.5]
     assert response.json()["query"]["agg"] == "mean"
 
 
-def test_limit_truncates_and_says_so(client: TestClient, storage: SqliteStorage) -> None:
+def test_limit_truncates_and_says_so(client: TestClient, storage: Storage) -> None:
     _fill(storage)
     response = client.get("/api/v1/readings", params={**WINDOW, "limit": 2})
     body = response.json()
@@ -104,14 +104,14 @@ def test_limit_truncates_and_says_so(client: TestClient, storage: SqliteStorage)
 
 
 def test_limit_equal_to_matches_is_not_truncated(client: TestClient,
-                                                 storage: SqliteStorage) -> None:
+                                                 storage: Storage) -> None:
     _fill(storage)
     response = client.get("/api/v1/readings", params={**WINDOW, "limit": 5})
     assert response.json()["truncated"] is False
     assert response.headers["X-Fabcity-Truncated"] == "false"
 
 
-def test_csv_download_with_header_row(client: TestClient, storage: SqliteStorage) -> None:
+def test_csv_download_with_header_row(client: TestClient, storage: Storage) -> None:
     _fill(storage)
     response = client.get("/api/v1/readings", params={**WINDOW, "format": "csv", "limit": 3})
     assert response.status_code == 200
@@ -125,7 +125,7 @@ def test_csv_download_with_header_row(client: TestClient, storage: SqliteStorage
     assert len(rows) == 4
 
 
-def test_whole_calendar_range_is_accepted(client: TestClient, storage: SqliteStorage) -> None:
+def test_whole_calendar_range_is_accepted(client: TestClient, storage: Storage) -> None:
     _fill(storage)
     params = {"start": "0001-01-01T00:00:00Z", "end": "9999-12-31T23:59:59.999Z", "every": "1000w"}
     assert len(_values(client.get("/api/v1/readings", params=params))) == 2
@@ -140,7 +140,7 @@ def test_suggested_every_is_accepted(client: TestClient) -> None:
     assert response.status_code == 200
 
 
-def test_storage_unavailable_answers_503(client: TestClient, storage: SqliteStorage) -> None:
+def test_storage_unavailable_answers_503(client: TestClient, storage: Storage) -> None:
     storage.close()
     response = client.get("/api/v1/readings")
     assert response.status_code == 503

@@ -15,7 +15,7 @@ _names = itertools.count()
 StoreFactory = Callable[..., Storage]
 
 
-def _factory(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+def open_backend(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     """A function opening a fresh store of ``backend`` (options as keyword arguments)."""
     def open_store(**options: object) -> Storage:
         name = f"t{next(_names)}"
@@ -33,7 +33,7 @@ def _factory(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> St
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """Opens stores of one back-end; closes them after the test."""
     opened: list[Storage] = []
-    factory = _factory(request.param, request, tmp_path)
+    factory = open_backend(request.param, request, tmp_path)
 
     def tracked(**options: object) -> Storage:
         store = factory(**options)
