@@ -1,4 +1,4 @@
-"""``fabcity hub``: run the hub."""
+"""``fabcity hub``: run the hub; export and import its readings."""
 
 import argparse
 from pathlib import Path
@@ -19,6 +19,44 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--host", help="override [api] host")
     serve.add_argument("--port", type=int, help="override [api] port")
     serve.set_defaults(func=_serve)
+    _register_transfer(commands)
+
+
+def _register_transfer(commands: Any) -> None:
+    export = commands.add_parser(
+        "export", help="copy readings to another storage, a CSV or a line-protocol file",
+        description="Copy the raw readings of the configured storage, window by window, to "
+                    "another storage (--to-config) or a file; resumable with --resume.")
+    export.add_argument("--config", "-c", type=Path, help="hub.toml of the source storage")
+    export.add_argument("--start", help="RFC 3339 or relative (e.g. -30d); default: the oldest "
+                                        "reading")
+    export.add_argument("--end", help="RFC 3339, relative or now (exclusive); default: after the "
+                                      "newest reading")
+    for name in ("site", "device", "metric"):
+        export.add_argument(f"--{name}", help=f"only this {name}")
+    to = export.add_mutually_exclusive_group(required=True)
+    to.add_argument("--to-config", type=Path, metavar="HUB_TOML",
+                    help="write to the [storage] of this other hub.toml")
+    to.add_argument("--csv", metavar="FILE", help="write CSV (the API's columns); - for stdout")
+    to.add_argument("--line-protocol", metavar="FILE",
+                    help="write InfluxDB line protocol (ms timestamps); - for stdout")
+    imp = commands.add_parser(
+        "import", help="load readings from a CSV or line-protocol file",
+        description="Validate every row of a file and write the readings to the configured "
+                    "storage; bad rows are reported by line and skipped (exit status 1).")
+    imp.add_argument("--config", "-c", type=Path, help="hub.toml of the storage to fill")
+    source = imp.add_mutually_exclusive_group(required=True)
+    source.add_argument("--csv", metavar="FILE", help="a CSV as export writes it; - for stdin")
+    source.add_argument("--line-protocol", metavar="FILE",
+                        help="InfluxDB line protocol, ms timestamps; - for stdin")
+    for sub in (export, imp):
+        sub.add_argument("--resume", action="store_true",
+                         help="continue from the checkpoint of an interrupted run")
+        sub.add_argument("--checkpoint", type=Path, metavar="PATH",
+                         help="checkpoint file (default: <target or file>.checkpoint)")
+        sub.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    export.set_defaults(func=_export)
+    imp.set_defaults(func=_import)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -26,5 +64,22 @@ def _serve(args: argparse.Namespace) -> int:
 
     cli = {key: (option, value) for key, option, value in (
         ("api.host", "--host", args.host), ("api.port", "--port", args.port)) if value is not None}
-    HubService(load_hub_settings(args.config, cli)).serve()
-    return 0
+    service = HubService(load_hub_settings(args.config, cli))
+    service.serve()
+    return service.exit_code
+
+
+def _export(args: argparse.Namespace) -> int:
+    from hub.transfer import run_export
+
+    return run_export(config=args.config, to_config=args.to_config, csv=args.csv,
+                      line_protocol=args.line_protocol, start=args.start, end=args.end,
+                      site=args.site, device=args.device, metric=args.metric,
+                      resume=args.resume, checkpoint=args.checkpoint, quiet=args.quiet)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from hub.transfer import run_import
+
+    return run_import(config=args.config, csv=args.csv, line_protocol=args.line_protocol,
+                      resume=args.resume, checkpoint=args.checkpoint, quiet=args.quiet)

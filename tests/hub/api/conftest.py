@@ -14,8 +14,7 @@ from hub.context import HubContext
 from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
 from hub.storage.base import Storage
-from tests.hub.storage.conftest import BACKENDS
-from tests.hub.storage.conftest import open_backend
+from tests.hub.storage.conftest import BACKENDS, open_backend
 
 T0_MS = 1_794_960_000_000  # 2026-11-18T00:00:00Z: bucket boundaries fall on it
 
