@@ -36,6 +36,7 @@ from hub.storage.base import (
     StorageOptions,
 )
 from hub.storage.influxdb2_setup import BucketPlan, set_up
+from hub.storage.lineprotocol import reading_bodies, reading_lines, rollup_bodies
 
 __all__ = ["InfluxDB2Options", "InfluxDB2Storage"]
 
@@ -80,21 +81,6 @@ class InfluxDB2Options(StorageOptions):
     exponential_base: float = Field(2.0, ge=1.0, le=10.0)
     timeout_s: float = Field(10.0, gt=0, le=600, description="per HTTP request")
     verify_ssl: bool = True
-
-
-def _line(r: Reading) -> str:
-    """One reading as line protocol (stand-in until the shared builder is used)."""
-    unit = f",unit={r.unit}" if r.unit else ""
-    flags = ',flags="' + ",".join(r.flags) + '"' if r.flags else ""
-    return (f"{r.metric},site={r.site},device={r.device},sensor={r.sensor}{unit} "
-            f"value={r.value!r}{flags} {r.ts_ms}")
-
-
-def _rollup_line(row: BucketStats) -> str:
-    unit = f",unit={row.unit}" if row.unit else ""
-    return (f"{row.metric},site={row.site},device={row.device},sensor={row.sensor}{unit} "
-            f"count={row.count}i,sum={row.sum!r},min={row.min!r},max={row.max!r},"
-            f"first={row.first!r},last={row.last!r},increase={row.increase!r} {row.start_ms}")
 
 
 def _lines_in(body: bytes) -> int:
@@ -255,26 +241,24 @@ class InfluxDB2Storage(Storage):
                 self._retrying = None
             self._state.notify_all()
 
-    def _chunks(self, lines: list[str]) -> list[bytes]:
-        size = self.options.batch_size if self.chunked else 1
-        return ["\n".join(lines[i:i + size]).encode() for i in range(0, len(lines), size)]
-
     def write(self, readings: Sequence[Reading]) -> None:
         """Store ``readings``; returns once the server confirmed every line."""
         if not readings:
             return None
-        lines = [_line(r) for r in readings]
+        if self.chunked:
+            items = reading_bodies(readings, self.options.batch_size)
+        else:
+            items = reading_lines(readings)
         with self._write_lock:
             if self._closed:
                 raise StorageUnavailable("storage is closed")
             if not self._setup_done:
                 self._set_up()
             with self._state:
-                self._pending = len(lines)
+                self._pending = len(readings)
                 self._failure = None
-            self._write_api.write(self.bucket, self._org, self._chunks(lines),
-                                  _MS)
-            self._wait(len(lines))
+            self._write_api.write(self.bucket, self._org, items, _MS)
+            self._wait(len(readings))
             with self._state:
                 failure = self._failure
             if failure is not None:
@@ -306,10 +290,9 @@ class InfluxDB2Storage(Storage):
             return
         if self._sync_api is None:
             self._sync_api = self._client.write_api(write_options=SYNCHRONOUS)
-        body = "\n".join(_rollup_line(row) for row in rows)
         try:
-            self._sync_api.write(self.rollup_buckets[resolution_ms], self._org,
-                                 body, _MS)
+            for body in rollup_bodies(rows, self.options.batch_size):  # one request each
+                self._sync_api.write(self.rollup_buckets[resolution_ms], self._org, body, _MS)
         except Exception as exc:
             raise _classify(exc, None) from exc
 
