@@ -1,0 +1,272 @@
+"""The read path of both InfluxDB back-ends: InfluxQL over the v1 ``/query`` endpoint.
+
+Every method answers exactly as the same-named method of :class:`hub.storage.base.Storage`
+(and as SQLite does): series ordered by (site, device, sensor, metric), then time;
+``[start, end)`` ranges; ``limit`` over the whole answer. InfluxDB orders series by its own
+tag-set key, so answers are sorted here.
+
+Bucket statistics take three statements in one request. The counter ``increase`` inside a
+bucket is the sum of the rises between consecutive points plus the value after each drop (a
+reset). InfluxQL computes ``d = DIFFERENCE`` per point over the whole range (``GROUP BY
+time(1ms)`` makes every point a bucket of its own, so the point's value comes along with
+``d``); rises and resets are then summed per bucket. A bucket's first point carries the step
+*into* the bucket from the previous one, which the bucket statistics leave out: it is taken
+back here from the previous bucket's ``last`` and this bucket's ``first``.
+"""
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fabcity.errors import BadReading, StorageUnavailable
+from fabcity.reading import Reading
+from hub.storage.base import BucketStats, ReadingQuery
+from hub.storage.influxhttp import InfluxHTTP, error_text
+
+__all__ = ["InfluxQL", "Series", "identifier", "string_literal"]
+
+CHUNK_ROWS = 10_000  # rows per chunk of a chunked answer
+_TAGS = '"site","device","sensor","unit"'
+_STAT_FIELDS = ("count", "sum", "min", "max", "first", "last", "increase")
+# InfluxDB keeps nanoseconds in an int64: ranges are clamped to what it can express.
+_MIN_MS, _MAX_MS = -9_223_372_036_000, 9_223_372_036_000
+
+SeriesId = tuple[str, str, str, str, str | None]  # (site, device, sensor, metric, unit)
+
+
+def identifier(name: str) -> str:
+    """A double-quoted InfluxQL identifier."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def string_literal(text: str) -> str:
+    """A single-quoted InfluxQL string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass(slots=True)
+class Series:
+    """One series of an InfluxQL answer, its chunks joined."""
+
+    name: str
+    tags: dict[str, str]
+    columns: list[str]
+    values: list[list[Any]] = field(default_factory=list)
+
+    @property
+    def id(self) -> SeriesId:
+        tags = self.tags
+        return (tags.get("site", ""), tags.get("device", ""), tags.get("sensor", ""),
+                self.name, tags.get("unit") or None)
+
+
+def _sorted(series: Iterable[Series]) -> list[Series]:
+    return sorted(series, key=lambda s: (s.id[:4], s.id[4] or ""))
+
+
+def _reading(sid: SeriesId, ts_ms: int, value: Any, flags: Any) -> Reading | None:
+    site, device, sensor, metric, unit = sid
+    try:
+        return Reading(site, device, sensor, metric, float(value), int(ts_ms), unit,
+                       tuple(flags.split(",")) if flags else ())
+    except BadReading:  # not written by fabcity (another client's measurement): skip it
+        return None
+
+
+def _step_into(previous_last: float, first: float) -> float:
+    return first - previous_last if first >= previous_last else first
+
+
+class InfluxQL:
+    """Queries against one database: raw points in ``raw_rp``, rollups in ``rollup_rps``."""
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        raw_rp: str,
+        rollup_rps: dict[int, str],
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 10.0,
+        verify_ssl: bool = True,
+        credentials_hint: str = "check the configured credentials",
+    ) -> None:
+        self.database = database
+        self.raw_rp = raw_rp
+        self.rollup_rps = dict(rollup_rps)
+        self.http = InfluxHTTP(url, headers, timeout_s, verify_ssl, credentials_hint)
+
+    # -- transport ----------------------------------------------------------------------
+    def select(self, statement: str) -> list[list[Series]]:
+        """Run one or more ``;``-separated read statements; one list of series each."""
+        response = self.http.request("GET", "/query", {
+            "db": self.database, "q": statement, "epoch": "ms", "chunked": "true",
+            "chunk_size": str(CHUNK_ROWS)})
+        return self._answer(response.status, response.data, lambda: error_text(response))
+
+    def execute(self, statement: str) -> list[list[Series]]:
+        """Run a statement that changes something (DDL), with POST as InfluxDB requires."""
+        response = self.http.request("POST", "/query", {"q": statement, "epoch": "ms"})
+        return self._answer(response.status, response.data, lambda: error_text(response))
+
+    def _answer(self, status: int, data: bytes, text: Any) -> list[list[Series]]:
+        if status != 200:
+            raise StorageUnavailable(f"InfluxQL query refused (HTTP {status}): {text()}")
+        results: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], Series]] = {}
+        for line in data.splitlines():
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+            except ValueError as exc:
+                raise StorageUnavailable(f"InfluxQL answer is not JSON: {exc}") from exc
+            if doc.get("error"):
+                raise StorageUnavailable(f"InfluxQL query failed: {doc['error']}")
+            for result in doc.get("results") or ():
+                if result.get("error"):
+                    raise StorageUnavailable(f"InfluxQL query failed: {result['error']}")
+                found = results.setdefault(int(result.get("statement_id", 0)), {})
+                for raw in result.get("series") or ():
+                    tags = raw.get("tags") or {}
+                    key = (raw.get("name", ""), tuple(sorted(tags.items())))
+                    series = found.get(key)
+                    if series is None:
+                        found[key] = Series(key[0], tags, raw.get("columns", []),
+                                            list(raw.get("values") or ()))
+                    else:
+                        series.values.extend(raw.get("values") or ())
+        return [list(results.get(i, {}).values()) for i in range(max(results, default=-1) + 1)]
+
+    def ping(self) -> str:
+        """``"ok"`` when the server answers ``/ping``, else what is wrong."""
+        try:
+            response = self.http.request("GET", "/ping")
+        except StorageUnavailable as exc:
+            return str(exc)
+        if response.status != 204:
+            return f"InfluxDB /ping answered HTTP {response.status}: {error_text(response)}"
+        return "ok"
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- statements ---------------------------------------------------------------------
+    def _source(self, rp: str, metric: str | None) -> str:
+        measurement = identifier(metric) if metric is not None else "/.*/"
+        return f"{identifier(self.database)}.{identifier(rp)}.{measurement}"
+
+    @staticmethod
+    def _filters(**tags: str | None) -> list[str]:
+        return [f"{identifier(tag)} = {string_literal(value)}"
+                for tag, value in tags.items() if value is not None]
+
+    @staticmethod
+    def _range(q: ReadingQuery) -> str:
+        start = min(max(q.start_ms, _MIN_MS), _MAX_MS)
+        end = min(max(q.end_ms, _MIN_MS), _MAX_MS)
+        return f"time >= {start}ms AND time < {end}ms"
+
+    def _where(self, q: ReadingQuery) -> str:
+        clauses = self._filters(site=q.site, device=q.device, sensor=q.sensor)
+        return " AND ".join([*clauses, self._range(q)])
+
+    # -- the Storage read primitives ----------------------------------------------------
+    def raw(self, q: ReadingQuery) -> list[Reading]:
+        """Raw readings, as :meth:`hub.storage.base.Storage.raw`."""
+        if q.limit <= 0 or q.start_ms >= q.end_ms:
+            return []
+        (answer,) = self.select(
+            f'SELECT "value","flags" FROM {self._source(self.raw_rp, q.metric)} '
+            f"WHERE {self._where(q)} GROUP BY {_TAGS} ORDER BY time ASC LIMIT {int(q.limit)}")
+        out: list[Reading] = []
+        for series in _sorted(answer):
+            sid = series.id
+            value_at, flags_at = series.columns.index("value"), series.columns.index("flags")
+            for row in series.values:
+                reading = _reading(sid, row[0], row[value_at], row[flags_at])
+                if reading is not None:
+                    out.append(reading)
+                    if len(out) >= q.limit:
+                        return out
+        return out
+
+    def stats(self, q: ReadingQuery) -> list[BucketStats]:
+        """Bucket statistics, as :meth:`hub.storage.base.Storage.stats`."""
+        if q.every_ms is None or q.every_ms <= 0:
+            raise ValueError("stats needs every_ms > 0")
+        if q.start_ms >= q.end_ms:
+            return []
+        every = f"time({int(q.every_ms)}ms)"
+        source, where = self._source(self.raw_rp, q.metric), self._where(q)
+        steps = (f'SELECT DIFFERENCE(MAX("value")) AS "d", MAX("value") AS "v" FROM {source} '
+                 f"WHERE {where} GROUP BY time(1ms),{_TAGS} fill(none)")
+        main, rises, resets = self.select(
+            f'SELECT COUNT("value"),SUM("value"),MIN("value"),MAX("value"),FIRST("value"),'
+            f'LAST("value") FROM {source} WHERE {where} GROUP BY {every},{_TAGS} fill(none);'
+            f'SELECT SUM("d") FROM ({steps}) WHERE "d" >= 0 AND {self._range(q)} '
+            f"GROUP BY {every},{_TAGS} fill(none);"
+            f'SELECT SUM("v") FROM ({steps}) WHERE "d" < 0 AND {self._range(q)} '
+            f"GROUP BY {every},{_TAGS} fill(none)")
+        rise = {(s.id, row[0]): float(row[1]) for s in rises for row in s.values}
+        reset = {(s.id, row[0]): float(row[1]) for s in resets for row in s.values}
+        out: list[BucketStats] = []
+        for series in _sorted(main):
+            sid = series.id
+            previous: BucketStats | None = None
+            for start, count, total, low, high, first, last in series.values:
+                row = BucketStats(*sid[:4], sid[4], int(start), int(count), float(total),
+                                  float(low), float(high), float(first), float(last), 0.0)
+                increase = rise.get((sid, start), 0.0) + reset.get((sid, start), 0.0)
+                if previous is not None:  # take back the step into this bucket
+                    increase -= _step_into(previous.last, row.first)
+                row.increase = increase
+                out.append(row)
+                previous = row
+        return out
+
+    def latest(
+        self, site: str | None = None, device: str | None = None, metric: str | None = None
+    ) -> list[Reading]:
+        """The newest reading per series, as :meth:`hub.storage.base.Storage.latest`."""
+        clauses = self._filters(site=site, device=device)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        (answer,) = self.select(f'SELECT LAST("value"),"flags" FROM '
+                                f"{self._source(self.raw_rp, metric)}{where} GROUP BY {_TAGS}")
+        newest: dict[tuple[str, str, str, str], Reading] = {}
+        for series in _sorted(answer):
+            for row in series.values[-1:]:
+                reading = _reading(series.id, row[0], row[1], row[2])
+                if reading is None:
+                    continue
+                key = reading[:4]  # a unit change makes two InfluxDB series of one key
+                if key not in newest or newest[key].ts_ms <= reading.ts_ms:
+                    newest[key] = reading
+        return [newest[key] for key in sorted(newest)]
+
+    def read_rollup(self, resolution_ms: int, q: ReadingQuery) -> list[BucketStats]:
+        """Stored rollup rows, as :meth:`hub.storage.base.Storage.read_rollup`."""
+        rp = self.rollup_rps.get(resolution_ms)
+        if rp is None:
+            raise ValueError(f"no rollup retention policy for {resolution_ms} ms")
+        if q.start_ms >= q.end_ms:
+            return []
+        fields = ",".join(identifier(name) for name in _STAT_FIELDS)
+        (answer,) = self.select(f"SELECT {fields} FROM {self._source(rp, q.metric)} "
+                                f"WHERE {self._where(q)} GROUP BY {_TAGS}")
+        out: list[BucketStats] = []
+        for series in _sorted(answer):
+            sid = series.id
+            for start, count, total, low, high, first, last, increase in series.values:
+                if count is None:  # a point without rollup fields: not ours
+                    continue
+                out.append(BucketStats(*sid[:4], sid[4], int(start), int(count), float(total),
+                                       float(low), float(high), float(first), float(last),
+                                       float(increase)))
+        return out
+
+    def first_ms(self) -> int | None:
+        """Time of the oldest raw point, or ``None`` when there is none."""
+        (answer,) = self.select(f'SELECT FIRST("value") FROM {self._source(self.raw_rp, None)}')
+        times = [int(row[0]) for series in answer for row in series.values[:1]]
+        return min(times, default=None)
