@@ -1,6 +1,7 @@
 """``fabcity hub``: run the hub; export and import its readings."""
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ def _register_transfer(commands: Any) -> None:
         "export", help="copy readings to another storage, a CSV or a line-protocol file",
         description="Copy the raw readings of the configured storage, window by window, to "
                     "another storage (--to-config) or a file; resumable with --resume.")
+    # "--start -30d": argparse takes a value starting with "-" for an option unless it looks
+    # like a negative number; widen what counts as one to the relative durations.
+    export._negative_number_matcher = re.compile(r"^-[0-9]+([smhdw]|\.[0-9]+)?$")
     export.add_argument("--config", "-c", type=Path, help="hub.toml of the source storage")
     export.add_argument("--start", help="RFC 3339 or relative (e.g. -30d); default: the oldest "
                                         "reading")
