@@ -1,8 +1,9 @@
 """The file formats of ``fabcity hub export`` and ``import``: CSV and InfluxDB line protocol.
 
 CSV has the API's columns (``site,device,sensor,metric,ts,value,unit,flags``). Line protocol
-has one measurement per metric, tags ``device``, ``sensor``, ``site`` and ``unit``, a float
-field ``value``, a string field ``flags`` when there are any, and millisecond timestamps.
+is the InfluxDB back-ends' own schema (:mod:`hub.storage.lineprotocol`): one measurement per
+metric, tags ``site``, ``device``, ``sensor`` and ``unit``, a float field ``value``, a string
+field ``flags`` when there are any, and millisecond timestamps.
 Every row read back is validated as a :class:`~fabcity.reading.Reading`; a bad one raises
 :class:`~fabcity.errors.BadReading` with a reason, so the import can report it and go on.
 """
@@ -15,6 +16,7 @@ from typing import BinaryIO, Literal
 
 from fabcity.errors import BadReading
 from fabcity.reading import Reading, format_ts, parse_ts
+from hub.storage.lineprotocol import reading_lines
 
 __all__ = [
     "CSV_COLUMNS",
@@ -40,7 +42,7 @@ def header(fmt: FileFormat) -> bytes:
 def encode(fmt: FileFormat, readings: Iterable[Reading]) -> bytes:
     """Readings as lines of ``fmt``, UTF-8."""
     if fmt == "line-protocol":
-        return "".join(_lp_line(r) for r in readings).encode()
+        return b"".join(line + b"\n" for line in reading_lines(readings))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerows((r.site, r.device, r.sensor, r.metric, format_ts(r.ts_ms), repr(r.value),
@@ -48,25 +50,7 @@ def encode(fmt: FileFormat, readings: Iterable[Reading]) -> bytes:
     return out.getvalue().encode()
 
 
-# -- line protocol ---------------------------------------------------------------------------
-# Names are restricted to [a-z0-9_-] and units to UNIT_RE, so escaping rarely triggers; it is
-# done anyway so that a wider name rule later cannot produce a file that reads back wrong.
-
-def _escape_key(text: str) -> str:
-    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
-
-
-def _lp_line(r: Reading) -> str:
-    tags = (f"device={_escape_key(r.device)},sensor={_escape_key(r.sensor)},"
-            f"site={_escape_key(r.site)}")
-    if r.unit:
-        tags += f",unit={_escape_key(r.unit)}"
-    fields = f"value={r.value!r}"
-    if r.flags:
-        flags = ",".join(r.flags).replace("\\", "\\\\").replace('"', '\\"')
-        fields += f',flags="{flags}"'
-    return f"{_escape_key(r.metric)},{tags} {fields} {r.ts_ms}\n"
-
+# -- line protocol: written by hub.storage.lineprotocol (the InfluxDB back-ends' own), read here
 
 def _split(text: str, sep: str, limit: int = -1) -> list[str]:
     """Split on ``sep`` outside backslash escapes and double quotes (at most ``limit`` times)."""
