@@ -221,7 +221,9 @@ class InfluxDB2Storage(Storage):
         o = self.options
         return InfluxQL(o.query_url or o.url, self.database, o.retention_policy,
                         dict(ROLLUP_RPS), {"Authorization": f"Token {o.token}"},
-                        o.timeout_s, o.verify_ssl)
+                        o.timeout_s, o.verify_ssl,
+                        credentials_hint="check `token` and that it may read the buckets "
+                                         "(InfluxDB 2.x: and their DBRP mappings)")
 
     def describe(self) -> str:
         return f"influxdb {self.options.url} org={self.options.org} bucket={self.bucket}"
@@ -337,6 +339,8 @@ class InfluxDB2Storage(Storage):
         if self._sync_api is not None:
             closers.append(self._sync_api.close)
         closers.append(self._client.close)
+        if self._query is not None:
+            closers.append(self._query.close)
         for close in closers:
             try:
                 close()

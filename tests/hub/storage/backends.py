@@ -8,11 +8,14 @@ import hashlib
 import re
 from pathlib import Path
 
+from hub.storage.base import HOUR_MS, MINUTE_MS
 from hub.storage.influxdb1 import InfluxDB1Storage
+from hub.storage.influxdb2 import ROLLUP_RPS, InfluxDB2Storage
 from hub.storage.sqlite import SqliteStorage
-from tests.servers import InfluxDB1
+from tests.hub.storage.tee import InfluxTee
+from tests.servers import InfluxDB1, VictoriaMetrics
 
-__all__ = ["open_influxdb1", "open_sqlite"]
+__all__ = ["open_influxdb1", "open_influxdb2", "open_sqlite"]
 
 
 def open_sqlite(tmp_path: Path, name: str, **options: object) -> SqliteStorage:
@@ -31,4 +34,38 @@ def influx_name(name: str) -> str:
 
 def open_influxdb1(server: InfluxDB1, name: str, **options: object) -> InfluxDB1Storage:
     """InfluxDB 1.x: a database of the test's own on the session's server."""
-    return InfluxDB1Storage(url=server.url, database=influx_name(name), **options)  # type: ignore[arg-type]
+    options.setdefault("url", server.url)
+    return InfluxDB1Storage(database=influx_name(name), **options)  # type: ignore[arg-type]
+
+
+class _TeedInfluxDB2Storage(InfluxDB2Storage):
+    """The ``influxdb`` back-end behind a tee, which it stops when closed."""
+
+    tee: InfluxTee
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.tee.stop()
+
+
+def open_influxdb2(victoria: VictoriaMetrics, influx1: InfluxDB1, name: str,
+                   **options: object) -> InfluxDB2Storage:
+    """InfluxDB 2.x stand-in: writes go to VictoriaMetrics and InfluxDB 1.6 through a tee
+    (:mod:`tests.hub.storage.tee`), reads come from InfluxDB 1.6; bucket = database = name."""
+    bucket = influx_name(name)
+    dbrp = {bucket: (bucket, "autogen")}
+    for suffix, resolution_ms in (("1m", MINUTE_MS), ("1h", HOUR_MS)):
+        rollup_bucket = options.get(f"rollup_bucket_{suffix}") or f"{bucket}_{suffix}"
+        dbrp[str(rollup_bucket)] = (bucket, ROLLUP_RPS[resolution_ms])
+    tee = InfluxTee(victoria.url, influx1.url, dbrp).start()
+    try:
+        options.setdefault("url", tee.url)
+        storage = _TeedInfluxDB2Storage(token="test-token", org="fabcity",  # type: ignore[arg-type]
+                                        bucket=bucket, database=bucket, **options)
+    except BaseException:
+        tee.stop()
+        raise
+    storage.tee = tee
+    return storage
