@@ -5,13 +5,13 @@ Every method answers exactly as the same-named method of :class:`hub.storage.bas
 ``[start, end)`` ranges; ``limit`` over the whole answer. InfluxDB orders series by its own
 tag-set key, so answers are sorted here.
 
-Bucket statistics take three statements in one request. The counter ``increase`` inside a
-bucket is the sum of the rises between consecutive points plus the value after each drop (a
-reset). InfluxQL computes ``d = DIFFERENCE`` per point over the whole range (``GROUP BY
-time(1ms)`` makes every point a bucket of its own, so the point's value comes along with
-``d``); rises and resets are then summed per bucket. A bucket's first point carries the step
-*into* the bucket from the previous one, which the bucket statistics leave out: it is taken
-back here from the previous bucket's ``last`` and this bucket's ``first``.
+Bucket statistics take two statements in one request: the plain aggregates per bucket, and
+the drops of each series (a counter reset) with the value before each (``MOVING_AVERAGE(value,
+2) - DIFFERENCE(value) / 2``: InfluxQL cannot select a point's value beside a transformation).
+The rises between consecutive points inside a bucket add up to ``last - first`` plus the size
+of every drop; a drop counts the value after it instead, so the bucket's ``increase`` is
+``last - first`` plus the value before each drop inside it. A drop onto the bucket's first point
+crosses in from the bucket before and is taken back out.
 """
 
 import json
@@ -72,10 +72,6 @@ def _reading(sid: SeriesId, ts_ms: int, value: Any, flags: Any) -> Reading | Non
                        tuple(flags.split(",")) if flags else ())
     except BadReading:  # not written by fabcity (another client's measurement): skip it
         return None
-
-
-def _step_into(previous_last: float, first: float) -> float:
-    return first - previous_last if first >= previous_last else first
 
 
 class InfluxQL:
@@ -197,19 +193,21 @@ class InfluxQL:
             raise ValueError("stats needs every_ms > 0")
         if q.start_ms >= q.end_ms:
             return []
-        every = f"time({int(q.every_ms)}ms)"
+        every_ms = int(q.every_ms)
         source, where = self._source(self.raw_rp, q.metric), self._where(q)
-        steps = (f'SELECT DIFFERENCE(MAX("value")) AS "d", MAX("value") AS "v" FROM {source} '
-                 f"WHERE {where} GROUP BY time(1ms),{_TAGS} fill(none)")
-        main, rises, resets = self.select(
+        main, drops = self.select(
             f'SELECT COUNT("value"),SUM("value"),MIN("value"),MAX("value"),FIRST("value"),'
-            f'LAST("value") FROM {source} WHERE {where} GROUP BY {every},{_TAGS} fill(none);'
-            f'SELECT SUM("d") FROM ({steps}) WHERE "d" >= 0 AND {self._range(q)} '
-            f"GROUP BY {every},{_TAGS} fill(none);"
-            f'SELECT SUM("v") FROM ({steps}) WHERE "d" < 0 AND {self._range(q)} '
-            f"GROUP BY {every},{_TAGS} fill(none)")
-        rise = {(s.id, row[0]): float(row[1]) for s in rises for row in s.values}
-        reset = {(s.id, row[0]): float(row[1]) for s in resets for row in s.values}
+            f'LAST("value") FROM {source} WHERE {where} '
+            f"GROUP BY time({every_ms}ms),{_TAGS} fill(none);"
+            f'SELECT "d","m" FROM (SELECT DIFFERENCE("value") AS "d",MOVING_AVERAGE("value",2) '
+            f'AS "m" FROM {source} WHERE {where} GROUP BY {_TAGS}) WHERE "d" < 0 AND '
+            f"{self._range(q)} GROUP BY {_TAGS}")
+        before_drop: dict[tuple[SeriesId, int], float] = {}  # (series, bucket) -> sum
+        for series in drops:
+            sid = series.id
+            for ts, d, m in series.values:  # m = (before + after) / 2, d = after - before
+                key = (sid, int(ts) // every_ms * every_ms)
+                before_drop[key] = before_drop.get(key, 0.0) + float(m) - float(d) / 2
         out: list[BucketStats] = []
         for series in _sorted(main):
             sid = series.id
@@ -217,10 +215,11 @@ class InfluxQL:
             for start, count, total, low, high, first, last in series.values:
                 row = BucketStats(*sid[:4], sid[4], int(start), int(count), float(total),
                                   float(low), float(high), float(first), float(last), 0.0)
-                increase = rise.get((sid, start), 0.0) + reset.get((sid, start), 0.0)
-                if previous is not None:  # take back the step into this bucket
-                    increase -= _step_into(previous.last, row.first)
-                row.increase = increase
+                # The steps inside a bucket add up to last - first; a drop counts the value
+                # after it instead of its (negative) size: it adds the value before it.
+                row.increase = row.last - row.first + before_drop.get((sid, row.start_ms), 0.0)
+                if previous is not None and row.first < previous.last:
+                    row.increase -= previous.last  # the drop into this bucket is not inside
                 out.append(row)
                 previous = row
         return out
