@@ -161,7 +161,7 @@ def export_readings(source: Storage, target: Target, selection: Selection,
               max(at - selection.start_ms, 0) / HOUR_MS, "h", quiet,
               bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} h [{elapsed}<{remaining}{postfix}]",
               ) as bar:
-        bar.set_postfix(readings=result.readings)
+        bar.set_postfix_str(f"{result.readings:,} readings")
         while at < selection.end_ms:
             end = min(at + size, selection.end_ms)
             found = _read_window(source, selection, at, end, limit, retry)
@@ -181,7 +181,7 @@ def export_readings(source: Storage, target: Target, selection: Selection,
                                  "result": asdict(result), "target": committed})
                 saved_at = time.monotonic()
             bar.update((end - at) / HOUR_MS)
-            bar.set_postfix(readings=result.readings)
+            bar.set_postfix_str(f"{result.readings:,} readings")
             at = end
             if len(found) < limit // 4:
                 size = min(size * 2, MAX_WINDOW_MS)
@@ -250,7 +250,7 @@ def import_readings(storage: Storage, path: str, fmt: FileFormat, checkpoint: Ch
                                  "offset": at_offset, "line": at_line,
                                  "result": asdict(result)})
                 bar.update(at_offset - done)
-                bar.set_postfix(readings=result.imported)
+                bar.set_postfix_str(f"{result.imported:,} readings")
                 done = at_offset
 
             rows = _rows(fmt, stream, offset, line_no, path)

@@ -359,3 +359,19 @@ def test_filters_and_range_select_what_is_exported(source: SqliteStorage, tmp_pa
     expected = [r for r in _all(source) if r.site == "lab" and r.metric == "temperature"
                 and r.ts_ms < START_MS + 10 * HOUR_MS]
     assert _all(target) == expected and expected
+
+
+def test_export_to_stdout_pipes_into_import_from_stdin(
+    source: SqliteStorage, tmp_path: Path
+) -> None:
+    fabcity = [sys.executable, "-m", "fabcity", "hub"]
+    exported = subprocess.run(
+        [*fabcity, "export", "-c", str(_toml(tmp_path, "source")), "--line-protocol", "-"],
+        capture_output=True, check=True)
+    assert exported.stdout.count(b"\n") == 3_000
+    assert "exported 3000 readings" in exported.stderr.decode()
+    imported = subprocess.run(
+        [*fabcity, "import", "-c", str(_toml(tmp_path, "copy")), "--line-protocol", "-"],
+        input=exported.stdout, capture_output=True, check=True)
+    assert "imported 3000 readings from - (3000 new)" in imported.stderr.decode()
+    assert _all(SqliteStorage(tmp_path / "copy.db")) == _all(source)
