@@ -211,7 +211,8 @@ class Storage(ABC):
 
     @abstractmethod
     def close(self) -> None:
-        """Release connections; safe to call twice."""
+        """Release connections; safe to call twice. Afterwards every call raises
+        ``StorageUnavailable``."""
 
 
 def storage_class(backend: str) -> type[Storage]:

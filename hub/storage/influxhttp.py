@@ -45,6 +45,7 @@ class InfluxHTTP:
     ) -> None:
         self.url = url.rstrip("/")
         self.credentials_hint = credentials_hint
+        self.closed = False
         self._headers = dict(headers or {})  # urllib3 drops pool headers given request headers
         self._pool = urllib3.PoolManager(
             num_pools=2, maxsize=POOL_SIZE, retries=False,
@@ -61,6 +62,8 @@ class InfluxHTTP:
         headers: dict[str, str] | None = None,
     ) -> urllib3.BaseHTTPResponse:
         """Send one request; raise ``StorageUnavailable`` for what a retry may cure."""
+        if self.closed:
+            raise StorageUnavailable(f"storage is closed (InfluxDB at {self.url})")
         url = f"{self.url}{path}?{urlencode(params)}" if params else self.url + path
         try:
             response = self._pool.request(method, url, body=body,
@@ -78,4 +81,6 @@ class InfluxHTTP:
         return response
 
     def close(self) -> None:
+        """Drop the connections; later requests raise ``StorageUnavailable``."""
+        self.closed = True
         self._pool.clear()
