@@ -29,6 +29,7 @@ from hub.transfer import (
 )
 from hub.transfer_formats import CSV_COLUMNS, encode
 from tests.hub.storage.backends import open_sqlite
+from tests.servers import InfluxDB1
 
 START_MS = 1_780_000_000_000  # 2026-05-28
 NO_WAIT = Retry(delays_s=(0, 0), sleep=lambda _s: None)
@@ -375,3 +376,21 @@ def test_export_to_stdout_pipes_into_import_from_stdin(
         input=exported.stdout, capture_output=True, check=True)
     assert "imported 3000 readings from - (3000 new)" in imported.stderr.decode()
     assert _all(SqliteStorage(tmp_path / "copy.db")) == _all(source)
+
+
+@pytest.mark.integration
+def test_sqlite_to_influxdb1_and_back_keeps_every_reading(
+    source: SqliteStorage, tmp_path: Path, influxdb1: InfluxDB1, request: pytest.FixtureRequest
+) -> None:
+    from tests.hub.storage.backends import influx_name
+
+    database = influx_name(request.node.name)
+    influx = tmp_path / "influx.toml"
+    influx.write_text(f'[storage]\nbackend = "influxdb1"\nurl = "{influxdb1.url}"\n'
+                      f'database = "{database}"\n')
+    argv = ["hub", "export", "-c", str(_toml(tmp_path, "source")), "--to-config", str(influx)]
+    assert main(argv) == 0
+    back = tmp_path / "back.toml"
+    back.write_text(f'[storage]\nbackend = "sqlite"\npath = "{tmp_path / "back.db"}"\n')
+    assert main(["hub", "export", "-c", str(influx), "--to-config", str(back)]) == 0
+    assert _all(SqliteStorage(tmp_path / "back.db")) == _all(source)
