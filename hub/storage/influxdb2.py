@@ -16,6 +16,7 @@ idempotent but not countable (``counts_duplicates = False``).
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 ROLLUP_RPS = {MINUTE_MS: "rollup_1m", HOUR_MS: "rollup_1h"}  # InfluxQL names of the rollups
 _NAME = r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,254}$"
 _RETRYABLE_4XX = {401, 403, 404, 408, 429}  # not the readings' fault
+SETUP_RETRY_S = 60.0  # between attempts to check buckets on a server that was down
 _MS: Any = WritePrecision.MS  # typed as a plain str in the client
 
 
@@ -143,7 +145,8 @@ class InfluxDB2Storage(Storage):
         self._write_api = self._open_write_api()
         self._sync_api: WriteApi | None = None
         self._query: Any = None
-        self._setup_done = False
+        self._setup_done = self._setup_failed = False
+        self._setup_retry_at = 0.0
         self._set_up()
 
     # -- set-up -----------------------------------------------------------------------
@@ -199,12 +202,15 @@ class InfluxDB2Storage(Storage):
         plans = [BucketPlan(self.bucket, o.retention_raw, o.retention_policy, default=True)]
         plans += [BucketPlan(self.rollup_buckets[res], retention, ROLLUP_RPS[res], create=True)
                   for res, retention in ((MINUTE_MS, o.retention_1m), (HOUR_MS, o.retention_1h))]
+        self._setup_retry_at = time.monotonic() + SETUP_RETRY_S
         try:
             set_up(o.url, o.token, o.org, plans, self.database, o.create_dbrp,
                    timeout_s=o.timeout_s, verify_ssl=o.verify_ssl)
         except OSError as exc:
-            log.warning("influxdb: cannot reach %s to check buckets (%s); will try again",
-                        o.url, exc)
+            if not self._setup_failed:  # once, not on every retried write
+                log.warning("influxdb: cannot reach %s to check buckets (%s); will try again",
+                            o.url, exc)
+            self._setup_failed = True
             return
         self._setup_done = True
 
@@ -254,7 +260,7 @@ class InfluxDB2Storage(Storage):
         with self._write_lock:
             if self._closed:
                 raise StorageUnavailable("storage is closed")
-            if not self._setup_done:
+            if not self._setup_done and time.monotonic() >= self._setup_retry_at:
                 self._set_up()
             with self._state:
                 self._pending = len(readings)
