@@ -245,7 +245,8 @@ class InfluxDB2Storage(Storage):
                 self._retrying = None
             elif self._failure is None:
                 self._failure = _classify(exc, self._retrying)
-                self._last_error = str(self._failure)
+                if isinstance(self._failure, StorageUnavailable):  # not refused readings
+                    self._last_error = str(self._failure)
                 self._retrying = None
             self._state.notify_all()
 
@@ -277,11 +278,15 @@ class InfluxDB2Storage(Storage):
     def _wait(self, submitted: int) -> None:
         """Until every line is reported; raise if no report comes within the deadline."""
         with self._state:
+            deadline = time.monotonic() + self._deadline_s
             while self._pending > 0:
-                before = self._pending
-                self._state.wait(self._deadline_s)
-                if self._pending == before and self._pending > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     break
+                before = self._pending
+                self._state.wait(remaining)
+                if self._pending != before:  # progress: the deadline starts again
+                    deadline = time.monotonic() + self._deadline_s
             stuck = self._pending
         if stuck > 0:
             # Forget this pipeline: late callbacks must not count for the next write.
