@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.config import load_hub_settings
+from hub.deadletters_cli import register_dead_letters
 
 __all__ = ["register"]
 
@@ -21,6 +22,7 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--port", type=int, help="override [api] port")
     serve.set_defaults(func=_serve)
     _register_transfer(commands)
+    register_dead_letters(commands)
 
 
 def _register_transfer(commands: Any) -> None:

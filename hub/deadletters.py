@@ -114,10 +114,11 @@ class DeadLetters:
                 "SELECT id, at_ms, reason, site, device, sensor, metric, value, ts_ms, unit, "
                 "flags FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?",
                 (after_id, -1 if limit is None else limit)).fetchall()
-        return [DeadLetter(row[0], row[1], row[2],
-                           Reading(*row[3:7], row[7], row[8], row[9],
-                                   tuple(row[10].split(",")) if row[10] else ()))
-                for row in rows]
+        return [DeadLetter(at_id, at_ms, reason,
+                           Reading(site, device, sensor, metric, value, ts_ms, unit,
+                                   tuple(flags.split(",")) if flags else ()))
+                for (at_id, at_ms, reason, site, device, sensor, metric, value, ts_ms, unit,
+                     flags) in rows]
 
     def _chunks(self, size: int) -> Iterator[list[DeadLetter]]:
         after = 0

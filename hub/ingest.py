@@ -20,8 +20,8 @@ import queue
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import paho.mqtt.client as paho

@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 SETTLE_MS = 2 * MINUTE_MS  # a minute is rolled up this long after it ends
 WINDOW_MS = HOUR_MS  # minutes rolled up per storage query
 INTERVAL_S = 10.0  # between passes
-_TS = 5  # index of ts_ms in a Reading (a named tuple)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollup_watermarks (
@@ -80,9 +79,9 @@ class RollupState:
         watermark = self._watermarks.get(MINUTE_MS)
         if watermark is None or not readings:
             return 0
-        if min(r[_TS] for r in readings) >= watermark:
+        if min(r.ts_ms for r in readings) >= watermark:
             return 0
-        minutes = {r[_TS] // MINUTE_MS * MINUTE_MS for r in readings if r[_TS] < watermark}
+        minutes = {r.ts_ms // MINUTE_MS * MINUTE_MS for r in readings if r.ts_ms < watermark}
         try:
             with self._lock:
                 self._conn.executemany("INSERT OR IGNORE INTO rollup_dirty VALUES (?, ?)",

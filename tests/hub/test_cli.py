@@ -1,8 +1,14 @@
 """``fabcity hub`` and ``fabcity demo`` refuse bad options with a message, not a traceback."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from fabcity.cli import main
+from fabcity.reading import Reading
+from hub.deadletters import DeadLetters
+from hub.storage.sqlite import SqliteStorage
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -47,3 +53,44 @@ def test_port_in_use_says_how_to_pick_another(capsys: pytest.CaptureFixture[str]
     err = capsys.readouterr().err
     assert f"port {port} on 127.0.0.1 is already in use" in err
     assert "--port 8080" in err
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('[storage]\nbackend = "influx"\n',
+     "storage.backend: unknown storage back-end 'influx': known are influxdb, influxdb1, sqlite"),
+    ('[storage]\nbackend = "influxdb1"\ndatabse = "x"\n',
+     "storage.databse: unknown key (check its spelling and section)"),
+    ('[storage]\nbackend = "influxdb"\nurl = "http://db:8086"\n',
+     "storage.bucket: Field required"),
+    ('[storage]\nbackend = "sqlite"\nretention_raw = "90 days"\n',
+     "storage.retention_raw: String should match pattern"),
+])
+def test_storage_options_are_checked_by_their_back_end_naming_the_key(
+    toml: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "hub.toml"
+    config.write_text(toml)
+    assert main(["hub", "serve", "--config", str(config)]) == 2
+    assert f"{config}: {message}" in capsys.readouterr().err
+
+
+def test_dead_letters_list_and_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "hub.toml"
+    config.write_text(f'state_dir = "{tmp_path}"\n[storage]\npath = "{tmp_path / "hub.db"}"\n')
+    letters = DeadLetters(tmp_path / "fabcity-hub-state.db")
+    refused = Reading("lab", "pi-1", "clamp", "power", 12.5, 1_794_960_000_000, "W")
+    letters.add([(refused, "partial write: points beyond retention policy dropped=1")])
+    letters.close()
+    assert main(["hub", "dead-letters", "list", "--config", str(config), "--json"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line) | {"id": 0, "at": ""} == {
+        "id": 0, "at": "", "reason": "partial write: points beyond retention policy dropped=1",
+        "site": "lab", "device": "pi-1", "sensor": "clamp", "metric": "power",
+        "ts": "2026-11-18T00:00:00.000Z", "value": 12.5, "unit": "W", "flags": []}
+    assert main(["hub", "dead-letters", "replay", "--config", str(config)]) == 0
+    assert "1 stored, 0 refused again" in capsys.readouterr().out
+    storage = SqliteStorage(tmp_path / "hub.db")
+    assert storage.latest() == [refused]
+    storage.close()
+    assert main(["hub", "dead-letters", "list", "--config", str(config)]) == 0
+    assert "0 dead letter(s)" in capsys.readouterr().err
