@@ -200,7 +200,7 @@ class InfluxDB1Storage(Storage):
             return state
         try:
             self._prepare()
-            self.ql.select(f"SHOW RETENTION POLICIES ON {identifier(self.database)}")
+            self.ql.execute(f"SHOW RETENTION POLICIES ON {identifier(self.database)}")
         except StorageUnavailable as exc:
             return str(exc)
         return "ok"

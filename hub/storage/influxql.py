@@ -99,14 +99,19 @@ class InfluxQL:
         response = self.http.request("GET", "/query", {
             "db": self.database, "q": statement, "epoch": "ms", "chunked": "true",
             "chunk_size": str(CHUNK_ROWS)})
-        return self._answer(response.status, response.data, lambda: error_text(response))
+        return self._answer(response.status, response.data, lambda: error_text(response),
+                            reading=True)
 
     def execute(self, statement: str) -> list[list[Series]]:
         """Run a statement that changes something (DDL), with POST as InfluxDB requires."""
         response = self.http.request("POST", "/query", {"q": statement, "epoch": "ms"})
         return self._answer(response.status, response.data, lambda: error_text(response))
 
-    def _answer(self, status: int, data: bytes, text: Any) -> list[list[Series]]:
+    def _answer(self, status: int, data: bytes, text: Any, reading: bool = False,
+                ) -> list[list[Series]]:
+        """Decode an answer. When ``reading``, a database that does not exist yet holds
+        nothing (InfluxDB 3.x creates one on its first write; 2.x needs its DBRP mapping
+        first); a write to it still fails loudly."""
         if status != 200:
             raise StorageUnavailable(f"InfluxQL query refused (HTTP {status}): {text()}")
         results: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], Series]] = {}
@@ -120,9 +125,12 @@ class InfluxQL:
             if doc.get("error"):
                 raise StorageUnavailable(f"InfluxQL query failed: {doc['error']}")
             for result in doc.get("results") or ():
-                if result.get("error"):
-                    raise StorageUnavailable(f"InfluxQL query failed: {result['error']}")
+                error = result.get("error")
                 found = results.setdefault(int(result.get("statement_id", 0)), {})
+                if error and reading and str(error).startswith("database not found"):
+                    continue
+                if error:
+                    raise StorageUnavailable(f"InfluxQL query failed: {error}")
                 for raw in result.get("series") or ():
                     tags = raw.get("tags") or {}
                     key = (raw.get("name", ""), tuple(sorted(tags.items())))

@@ -243,3 +243,14 @@ def test_basic_auth_is_used_and_refused_credentials_are_explained(tmp_path: Path
         bad.close()
     finally:
         server.stop()
+
+
+def test_reading_a_database_not_created_yet_finds_nothing(influxdb1: InfluxDB1) -> None:
+    store = InfluxDB1Storage(url=influxdb1.url, database="never_created",
+                             create_database=False)
+    try:
+        assert store.first_ms() is None
+        assert store.latest() == []
+        assert store.raw(ReadingQuery(0, 2**40)) == []
+    finally:
+        store.close()
