@@ -45,3 +45,17 @@ def test_documented_defaults_match_the_code() -> None:
     assert settings.ingest.max_age_s == 34_560_000
     assert (settings.api.host, settings.api.port) == ("127.0.0.1", 8000)
     assert settings.mqtt.url is None and settings.mqtt.client_id == "fabcity-hub"
+
+
+OPERATIONS = DOC.with_name("operations.md")
+
+
+@pytest.mark.parametrize("block", [b for b in re.findall(r"```toml\n(.*?)```",
+                                                         OPERATIONS.read_text(), re.S)
+                                   if "[storage]" in b])
+def test_storage_examples_in_operations_md_load(block: str, tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(block)
+    settings = load_hub_settings(path)
+    assert settings.storage.backend in block
+    settings.storage.options()
