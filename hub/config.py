@@ -4,20 +4,33 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fabcity.codec import MAX_AGE_S, MAX_FUTURE_S
 from fabcity.config import FileSettings, env_overrides, format_validation_error, load_settings
 from fabcity.errors import ConfigError
+from fabcity.names import SITE_RE
 
 if TYPE_CHECKING:
     from hub.storage.base import StorageOptions
 
+DEFAULT_LICENCE = "CC-BY-4.0"
+
 __all__ = [
+    "DEFAULT_LICENCE",
     "ApiConfig",
     "HubMqttConfig",
     "HubSettings",
     "IngestConfig",
+    "OpenDataConfig",
+    "SiteConfig",
     "StorageConfig",
     "check_storage_options",
     "load_hub_settings",
@@ -108,9 +121,48 @@ class IngestConfig(BaseModel):
     max_age_s: float = Field(MAX_AGE_S, gt=0)
 
 
+class SiteConfig(BaseModel):
+    """A place the hub serves readings from: ``[[sites]]`` in ``hub.toml``.
+
+    Devices name their site in their topic; a declared site gives it a human name, a place
+    and the licence its data is published under. A device's own ``meta`` location wins over
+    its site's.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=f"^{SITE_RE.pattern}$", description="the site in device topics")
+    name: str = Field(min_length=1, max_length=120, description="what people call it")
+    kind: str = Field("site", pattern=r"^[a-z][a-z0-9_-]{0,31}$",
+                      description="fablab, street, building, school, …")
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    description: str = Field("", max_length=2000)
+    licence: str = Field(DEFAULT_LICENCE, pattern=r"^[A-Za-z0-9.+-]{1,64}$",
+                         description="SPDX identifier of the data licence")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> "SiteConfig":
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both lat and lon, or neither")
+        return self
+
+
+class OpenDataConfig(BaseModel):
+    """How the hub publishes: the licence of sites that do not declare one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    licence: str = Field(DEFAULT_LICENCE, pattern=r"^[A-Za-z0-9.+-]{1,64}$")
+    attribution: str = Field("fabcity contributors", max_length=200,
+                             description="who to credit, as the licence asks")
+
+
 class HubSettings(FileSettings):
     """Everything a hub needs to run."""
 
+    sites: list[SiteConfig] = []
+    open_data: OpenDataConfig = OpenDataConfig()
     mqtt: HubMqttConfig = HubMqttConfig()
     storage: StorageConfig = StorageConfig()
     api: ApiConfig = ApiConfig()
@@ -123,6 +175,16 @@ class HubSettings(FileSettings):
         None, description="where the hub keeps its own state (dead letters, rollup progress); "
                           "default: beside the SQLite storage file, else the current directory"
     )
+
+    @field_validator("sites")
+    @classmethod
+    def _unique_sites(cls, sites: list[SiteConfig]) -> list[SiteConfig]:
+        seen: set[str] = set()
+        for site in sites:
+            if site.id in seen:
+                raise ValueError(f"id {site.id!r} is declared twice")
+            seen.add(site.id)
+        return sites
 
     def resolved_registry_path(self) -> Path:
         """Where the device registry lives."""

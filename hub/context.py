@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hub.config import OpenDataConfig, SiteConfig
 from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
 from hub.storage.base import Storage
@@ -17,8 +18,19 @@ class HubContext:
     storage: Storage
     registry: DeviceRegistry
     metrics: HubMetrics = field(default_factory=HubMetrics)
+    sites: list[SiteConfig] = field(default_factory=list)
+    open_data: OpenDataConfig = field(default_factory=OpenDataConfig)
     mqtt_connected: Callable[[], bool] = lambda: False
     #: Why ingest cannot write and since when (epoch ms), or None.
     storage_problem: Callable[[], tuple[str, int] | None] = lambda: None
     dead_letters: Callable[[], int] = lambda: 0
     rollup_problem: Callable[[], str | None] = lambda: None
+
+    def site(self, site_id: str) -> SiteConfig | None:
+        """The declared site with this id, if any."""
+        return next((s for s in self.sites if s.id == site_id), None)
+
+    def licence(self, site_id: str | None) -> str:
+        """The licence of a site's data (the hub's default for undeclared sites)."""
+        declared = self.site(site_id) if site_id else None
+        return declared.licence if declared else self.open_data.licence

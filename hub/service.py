@@ -76,6 +76,7 @@ class HubService:
             storage_problem=lambda: self.ingest.storage_problem if self.ingest else None,
             dead_letters=self.dead_letters.count,
             rollup_problem=lambda: self.rollups.last_error,
+            sites=settings.sites, open_data=settings.open_data,
         )
 
     def start(self) -> None:

@@ -1,10 +1,12 @@
 """Response models of the HTTP API (``…Public``: what the outside world sees)."""
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from fabcity.reading import Reading, format_ts
+from hub.config import SiteConfig
 from hub.registry import DeviceRecord
 
 __all__ = [
@@ -21,6 +23,8 @@ __all__ = [
     "SensorPublic",
     "SitePublic",
     "SitesPublic",
+    "site_of",
+    "sites_of",
 ]
 
 DeviceState = Literal["online", "offline", "unknown"]
@@ -138,6 +142,8 @@ class DevicePublic(BaseModel):
     device: str
     state: DeviceState = Field(description="from the retained status; unknown if none yet")
     last_seen: str | None = Field(description="RFC 3339 UTC, last status or stored reading")
+    location: LocationPublic | None = Field(
+        None, description="the device's own (from its meta), else its declared site's")
     meta: DeviceMetaPublic | None
 
     @classmethod
@@ -147,10 +153,11 @@ class DevicePublic(BaseModel):
             state = "online"
         elif rec.state == "offline":
             state = "offline"
+        meta = _meta(rec.meta)
         return cls(
             site=rec.site, device=rec.device, state=state,
             last_seen=format_ts(rec.last_seen_ms) if rec.last_seen_ms is not None else None,
-            meta=_meta(rec.meta),
+            location=meta.location if meta else None, meta=meta,
         )
 
 
@@ -170,11 +177,20 @@ class DevicesPublic(BaseModel):
 
 
 class SitePublic(BaseModel):
-    site: str
-    devices: int
-    online: int
+    """A site: declared in ``hub.toml`` (name, place, licence) and/or seen through devices."""
+
+    site: str = Field(description="the id devices use in their topics", examples=["fablab-bcn"])
+    name: str = Field(description="human name (the id when the site is not declared)",
+                      examples=["Fab Lab Barcelona"])
+    kind: str | None = Field(description="fablab, street, building, …", examples=["fablab"])
+    description: str | None
+    licence: str = Field(description="SPDX identifier of the data licence",
+                         examples=["CC-BY-4.0"])
+    declared: bool = Field(description="declared in the hub's configuration")
     location: LocationPublic | None = Field(
-        description="mean position of the site's devices that declare one")
+        description="the declared place, else the mean position of the site's devices")
+    online: int = Field(description="devices online now")
+    devices: list[DevicePublic]
 
 
 class SitesPublic(BaseModel):
@@ -182,18 +198,34 @@ class SitesPublic(BaseModel):
     sites: list[SitePublic]
 
 
-def sites_of(devices: list[DevicePublic]) -> SitesPublic:
-    """Group devices by site, counting them and averaging their locations."""
-    grouped: dict[str, list[DevicePublic]] = {}
+def site_of(site: str, declared: SiteConfig | None, licence: str,
+            devices: list[DevicePublic]) -> SitePublic:
+    """One site with its devices; a device without a location of its own takes the site's."""
+    place = (LocationPublic(lat=declared.lat, lon=declared.lon)
+             if declared is not None and declared.lat is not None and declared.lon is not None
+             else None)
+    for d in devices:
+        if d.location is None:
+            d.location = place
+    spots = [d.location for d in devices if d.location is not None]
+    if place is None and spots:
+        place = LocationPublic(lat=sum(p.lat for p in spots) / len(spots),
+                               lon=sum(p.lon for p in spots) / len(spots))
+    return SitePublic(
+        site=site, name=declared.name if declared else site,
+        kind=declared.kind if declared else None,
+        description=(declared.description or None) if declared else None,
+        licence=licence, declared=declared is not None, location=place,
+        online=sum(d.state == "online" for d in devices), devices=devices)
+
+
+def sites_of(declared: list[SiteConfig], devices: list[DevicePublic],
+             licence_of: Callable[[str], str]) -> SitesPublic:
+    """Declared sites and sites seen through devices, ordered by id."""
+    grouped: dict[str, list[DevicePublic]] = {s.id: [] for s in declared}
     for d in devices:
         grouped.setdefault(d.site, []).append(d)
-    sites = []
-    for site, members in sorted(grouped.items()):
-        spots = [d.meta.location for d in members if d.meta and d.meta.location]
-        location = (LocationPublic(lat=sum(p.lat for p in spots) / len(spots),
-                                   lon=sum(p.lon for p in spots) / len(spots))
-                    if spots else None)
-        sites.append(SitePublic(site=site, devices=len(members),
-                                online=sum(d.state == "online" for d in members),
-                                location=location))
+    by_id = {s.id: s for s in declared}
+    sites = [site_of(site, by_id.get(site), licence_of(site), members)
+             for site, members in sorted(grouped.items())]
     return SitesPublic(count=len(sites), sites=sites)

@@ -64,6 +64,11 @@ def test_port_in_use_says_how_to_pick_another(capsys: pytest.CaptureFixture[str]
      "storage.bucket: Field required"),
     ('[storage]\nbackend = "sqlite"\nretention_raw = "90 days"\n',
      "storage.retention_raw: String should match pattern"),
+    ('[[sites]]\nid = "lab"\nname = "Lab"\nlat = 41.4\n',
+     "sites[0]: Value error, give both lat and lon, or neither"),
+    ('[[sites]]\nid = "lab"\nname = "Lab"\n[[sites]]\nid = "lab"\nname = "Again"\n',
+     "sites: Value error, id 'lab' is declared twice"),
+    ('[[sites]]\nid = "Fab Lab"\nname = "Lab"\n', "sites[0].id: String should match pattern"),
 ])
 def test_storage_options_are_checked_by_their_back_end_naming_the_key(
     toml: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

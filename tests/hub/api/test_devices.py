@@ -40,7 +40,7 @@ def test_device_heard_only_through_readings_is_unknown(client: TestClient,
     registry.seen({("street-12", "pi-air"): T0_MS})
     device = client.get("/api/v1/devices").json()["devices"][0]
     assert device == {"site": "street-12", "device": "pi-air", "state": "unknown",
-                      "last_seen": format_ts(T0_MS), "meta": None}
+                      "last_seen": format_ts(T0_MS), "location": None, "meta": None}
 
 
 def test_devices_filtered_by_site(client: TestClient, registry: DeviceRegistry) -> None:
