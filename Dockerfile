@@ -6,6 +6,7 @@ COPY fabcity ./fabcity
 COPY edge ./edge
 COPY hub ./hub
 COPY firmware_bridge ./firmware_bridge
+COPY dashboards ./dashboards
 RUN pip install --no-cache-dir '.[hub]' \
  && useradd --system --home-dir /var/lib/fabcity --create-home fabcity
 USER fabcity

@@ -1,11 +1,13 @@
-"""``GET /``: the citizen page (static HTML, CSS and JS from ``hub/web``)."""
+"""``GET /``: the citizen page (static HTML, CSS and JS from ``dashboards/web``)."""
 
 from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+import dashboards
+
+WEB_DIR = Path(dashboards.__file__).resolve().parent / "web"
 STATIC_PREFIX = "/static"
 
 # The page loads only its own files and talks only to this hub.

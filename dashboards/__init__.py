@@ -1,0 +1,1 @@
+"""Dashboards shipped with the hub: the citizen web page (``dashboards/web``)."""
