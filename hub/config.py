@@ -1,5 +1,6 @@
 """Settings of the hub (``hub.toml`` plus ``FABCITY_…`` environment overrides)."""
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,6 +23,12 @@ if TYPE_CHECKING:
     from hub.storage.base import StorageOptions
 
 DEFAULT_LICENCE = "CC-BY-4.0"
+DEFAULT_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+DEFAULT_TILES_ATTRIBUTION = "© OpenStreetMap contributors"
+#: A tile URL template: scheme, a host (``{s}`` allowed for subdomains), a path with z, x, y.
+TILES_RE = re.compile(
+    r"^https?://(\{s\}\.)?[A-Za-z0-9.-]+(:\d{1,5})?/(?=.*\{z\})(?=.*\{x\})(?=.*\{y\})"
+    r"[A-Za-z0-9._~/{}@?&=%-]*$")
 
 __all__ = [
     "DEFAULT_LICENCE",
@@ -156,6 +163,18 @@ class OpenDataConfig(BaseModel):
     licence: str = Field(DEFAULT_LICENCE, pattern=r"^[A-Za-z0-9.+-]{1,64}$")
     attribution: str = Field("fabcity contributors", max_length=200,
                              description="who to credit, as the licence asks")
+    tiles: str = Field(DEFAULT_TILES, max_length=300,
+                       description="map tile URL template for the citizen page; \"\" disables")
+    tiles_attribution: str = Field(DEFAULT_TILES_ATTRIBUTION, max_length=200,
+                                   description="credit shown on the map when tiles are on")
+
+    @field_validator("tiles")
+    @classmethod
+    def _tile_template(cls, tiles: str) -> str:
+        if tiles and not TILES_RE.match(tiles):
+            raise ValueError("must be \"\" (no tiles) or an http(s) URL template with {z}, {x} "
+                             "and {y}, e.g. " + DEFAULT_TILES)
+        return tiles
 
 
 class HubSettings(FileSettings):

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -66,6 +67,8 @@ def create_app(ctx: HubContext) -> FastAPI:
     install_error_handlers(app)
     # Open data: any web page may read it.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"])
+    # The page, its libraries and JSON/CSV answers travel gzipped (Starlette skips event streams).
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
     for module in (health, sites, devices, latest, readings, metrics, page):
         app.include_router(module.router)
     app.mount(page.STATIC_PREFIX, StaticFiles(directory=page.WEB_DIR), name="static")

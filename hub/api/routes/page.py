@@ -1,28 +1,66 @@
-"""``GET /``: the citizen page (static HTML, CSS and JS from ``dashboards/web``)."""
+"""``GET /``: the citizen page (static HTML, CSS and JS from ``dashboards/web``).
 
+The page is static files plus two settings written into ``index.html`` when it is served: the
+map tile URL and its credit (``[open_data] tiles``). The Content-Security-Policy lets images
+come from the tile host only when tiles are on; everything else comes from this hub.
+"""
+
+import html
+from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 
 import dashboards
+from hub.api.deps import ContextDep
+from hub.config import OpenDataConfig
 
 WEB_DIR = Path(dashboards.__file__).resolve().parent / "web"
 STATIC_PREFIX = "/static"
-
-# The page loads only its own files and talks only to this hub.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-                               "frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+#: Placeholders in index.html, replaced by the (HTML-escaped) settings.
+TILES_MARK = 'name="fabcity-tiles" content=""'
+ATTRIBUTION_MARK = 'name="fabcity-tiles-attribution" content=""'
 
 router = APIRouter(tags=["page"])
 
 
+def tile_source(tiles: str) -> str | None:
+    """The CSP source of a tile URL template: scheme and host, ``{s}.`` becoming ``*.``."""
+    if not tiles:
+        return None
+    parts = urlsplit(tiles.replace("{s}.", "subdomain."))
+    host = parts.netloc.replace("subdomain.", "*.", 1) if "{s}." in tiles else parts.netloc
+    return f"{parts.scheme}://{host}"
+
+
+def security_headers(open_data: OpenDataConfig) -> dict[str, str]:
+    """The page loads only its own files, talks only to this hub, and shows tiles if set."""
+    images = " ".join(filter(None, ("'self' data:", tile_source(open_data.tiles))))
+    return {
+        "Content-Security-Policy": f"default-src 'self'; img-src {images}; "
+                                   "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+@lru_cache(maxsize=1)
+def _template() -> str:
+    return (WEB_DIR / "index.html").read_text(encoding="utf-8")
+
+
+def render_index(open_data: OpenDataConfig) -> str:
+    """index.html with the tile settings filled in (escaped: they come from hub.toml)."""
+    page = _template()
+    page = page.replace(TILES_MARK, TILES_MARK[:-1] + html.escape(open_data.tiles) + '"')
+    return page.replace(ATTRIBUTION_MARK,
+                        ATTRIBUTION_MARK[:-1] + html.escape(open_data.tiles_attribution) + '"')
+
+
 @router.get("/", include_in_schema=False)
-def index() -> FileResponse:
-    """The live page: every device grouped by site, refreshed every few seconds."""
-    return FileResponse(WEB_DIR / "index.html", media_type="text/html",
-                        headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+def index(ctx: ContextDep) -> HTMLResponse:
+    """The citizen dashboard: map, sites, devices, charts and live values (hash routes)."""
+    return HTMLResponse(render_index(ctx.open_data),
+                        headers={**security_headers(ctx.open_data), "Cache-Control": "no-cache"})
