@@ -345,8 +345,9 @@ def conditions(servers: Servers | None = None) -> str:
         text += f" | InfluxDB {ping.getresponse().getheader('X-Influxdb-Version')}"
         ping.close()
     if servers is not None and servers.vm is not None:
-        out = subprocess.run([servers.vm.binary, "-version"], capture_output=True, text=True)
-        text += f" | {(out.stdout or out.stderr).strip().splitlines()[0]}"
+        out = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "victoria-metrics"],
+                             capture_output=True, text=True)
+        text += f" | VictoriaMetrics {out.stdout.strip() or '?'}"
     return text
 
 
