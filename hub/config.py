@@ -32,10 +32,12 @@ TILES_RE = re.compile(
 
 __all__ = [
     "DEFAULT_LICENCE",
+    "GPC_SECTORS",
     "ApiConfig",
     "HubMqttConfig",
     "HubSettings",
     "IngestConfig",
+    "MachineConfig",
     "OpenDataConfig",
     "SiteConfig",
     "StorageConfig",
@@ -128,12 +130,31 @@ class IngestConfig(BaseModel):
     max_age_s: float = Field(MAX_AGE_S, gt=0)
 
 
+GPC_SECTORS = ("I.1", "I.2", "I.3", "I.4", "I.5", "I.6")  # stationary energy, 3 scopes each
+_DEVICE_SENSOR = r"^[a-z0-9][a-z0-9_-]{0,63}(/[a-z][a-z0-9_]{0,63})?$"
+
+
+class MachineConfig(BaseModel):
+    """``[[sites.machines]]``: a machine's name and, where it reports only power, the power
+    above which it counts as running. ``sensor`` left out applies to every sensor of the
+    device."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str = Field(pattern=f"^{SITE_RE.pattern}$")
+    sensor: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    name: str | None = Field(None, min_length=1, max_length=120)
+    running_w: float | None = Field(None, gt=0, le=1_000_000,
+                                    description="running when power is above this (W)")
+
+
 class SiteConfig(BaseModel):
     """A place the hub serves readings from: ``[[sites]]`` in ``hub.toml``.
 
     Devices name their site in their topic; a declared site gives it a human name, a place
     and the licence its data is published under. A device's own ``meta`` location wins over
-    its site's.
+    its site's. The climate keys (GPC sub-sector, emission factors, machines) feed
+    :mod:`hub.climate`; see docs/climate.md.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -148,11 +169,83 @@ class SiteConfig(BaseModel):
     licence: str = Field(DEFAULT_LICENCE, pattern=r"^[A-Za-z0-9.+-]{1,64}$",
                          description="SPDX identifier of the data licence")
 
+    # -- climate (hub.climate) ------------------------------------------------------------
+    gpc_sector: str | None = Field(
+        None, description="GPC stationary-energy sub-sector: " + ", ".join(GPC_SECTORS))
+    grid_kgco2e_per_kwh: float | dict[str, float] | None = Field(
+        None, description="grid emission factor, or a table by year (\"2026\" = 0.25)")
+    grid_loss_factor: float | None = Field(
+        None, ge=0, lt=1, description="kWh lost in transmission and distribution per kWh used")
+    grid_losses_included: bool = Field(
+        False, description="the grid factor already includes T&D losses (scope 3 is IE)")
+    gas_kgco2e_per_m3: float | None = Field(
+        None, ge=0, le=100, description="scope 1 factor of the gas_volume meters (m3)")
+    fuel_kgco2e_per_kwh: float | None = Field(
+        None, ge=0, le=10, description="scope 1 factor of the fuel_energy meters (kWh)")
+    fuel_combustion: bool | None = Field(
+        None, description="false: no fuel is burnt on site (scope 1 is NO); unset: unknown")
+    electricity_meters: list[str] | None = Field(
+        None, description="device or device/sensor whose energy counts; default all")
+    machines: list[MachineConfig] = []
+    max_gap_s: float = Field(900, gt=0, le=7 * 86_400,
+                             description="longest gap between readings that is bridged")
+
+    @field_validator("gpc_sector")
+    @classmethod
+    def _known_sector(cls, sector: str | None) -> str | None:
+        if sector is not None and sector not in GPC_SECTORS:
+            raise ValueError(f"{sector!r} is not a GPC stationary-energy sub-sector with "
+                             f"three scopes; use one of {', '.join(GPC_SECTORS)}")
+        return sector
+
+    @field_validator("grid_kgco2e_per_kwh")
+    @classmethod
+    def _factor_table(cls, factor: float | dict[str, float] | None,
+                      ) -> float | dict[str, float] | None:
+        values = factor.values() if isinstance(factor, dict) else [] if factor is None \
+            else [factor]
+        for year in factor if isinstance(factor, dict) else []:
+            if not (len(year) == 4 and year.isdigit()):
+                raise ValueError(f"table key {year!r} must be a year such as \"2026\"")
+        for value in values:
+            if not 0 <= value <= 5:
+                raise ValueError(f"{value} kgCO2e/kWh is outside 0 to 5")
+        return factor
+
+    @field_validator("electricity_meters")
+    @classmethod
+    def _meter_names(cls, meters: list[str] | None) -> list[str] | None:
+        for meter in meters or []:
+            if re.fullmatch(_DEVICE_SENSOR, meter) is None:
+                raise ValueError(f"{meter!r} must be a device or device/sensor name")
+        return meters
+
     @model_validator(mode="after")
     def _both_or_neither(self) -> "SiteConfig":
         if (self.lat is None) != (self.lon is None):
             raise ValueError("give both lat and lon, or neither")
         return self
+
+    def grid_factor(self, year: int) -> float | None:
+        """kgCO2e per kWh of grid electricity in ``year`` (``None``: not configured)."""
+        factor = self.grid_kgco2e_per_kwh
+        if isinstance(factor, dict):
+            return factor.get(str(year))
+        return factor
+
+    def machine(self, device: str, sensor: str) -> MachineConfig | None:
+        """The ``[[sites.machines]]`` entry of a sensor (exact sensor first, then device)."""
+        exact = [m for m in self.machines if m.device == device and m.sensor == sensor]
+        whole = [m for m in self.machines if m.device == device and m.sensor is None]
+        found = exact or whole
+        return found[0] if found else None
+
+    def counts_electricity(self, device: str, sensor: str) -> bool:
+        """Whether the energy of this series is the site's (``electricity_meters``)."""
+        if self.electricity_meters is None:
+            return True
+        return device in self.electricity_meters or f"{device}/{sensor}" in \
+            self.electricity_meters
 
 
 class OpenDataConfig(BaseModel):

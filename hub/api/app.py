@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from fabcity import __version__
 from hub.api.deps import reject_unknown_parameters
 from hub.api.errors import install_error_handlers
-from hub.api.routes import aqi, devices, health, latest, metrics, page, readings, sites
+from hub.api.routes import aqi, climate, devices, health, latest, metrics, page, readings, sites
 from hub.context import HubContext
 
 __all__ = ["create_app"]
@@ -69,7 +69,7 @@ def create_app(ctx: HubContext) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"])
     # The page, its libraries and JSON/CSV answers travel gzipped (Starlette skips event streams).
     app.add_middleware(GZipMiddleware, minimum_size=1000)
-    for module in (health, sites, devices, latest, readings, aqi, metrics, page):
+    for module in (health, sites, devices, latest, readings, aqi, climate, metrics, page):
         app.include_router(module.router)
     app.mount(page.STATIC_PREFIX, StaticFiles(directory=page.WEB_DIR), name="static")
     _mount_docs(app)

@@ -1,0 +1,1 @@
+"""Climate tracking: emissions by GPC scope and machine use, computed from stored readings."""
