@@ -31,7 +31,7 @@ def test_compose_mounts_exist_or_are_documented(compose: dict) -> None:  # type:
     for name, service in compose["services"].items():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
-            if source.startswith("./"):
+            if source.startswith(("./", "../")):
                 path = DEPLOY / source
                 assert path.exists() or path.name in USER_CREATED, f"{name}: {source} missing"
                 if path.name in USER_CREATED:
@@ -91,3 +91,38 @@ def test_mosquitto_config_keeps_the_measured_settings() -> None:
     assert lines["persistence"] == ["true"]
     assert lines["allow_anonymous"] == ["false"]
     assert read_toml(DEPLOY / "hub.example.toml")["mqtt"]["client_id"] == "fabcity-hub"
+
+
+def test_compose_grafana_reads_the_provisioning_read_only(compose: dict) -> None:  # type: ignore[type-arg]
+    grafana = compose["services"]["grafana"]
+    assert grafana["image"].startswith("grafana/grafana-oss:")
+    assert "hub" in grafana["depends_on"] and "influxdb" in grafana["depends_on"]
+    assert "../dashboards/grafana/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
+    assert all(v.endswith(":ro") for v in grafana["volumes"] if v.startswith("../"))
+    password = grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+    assert password == "${GRAFANA_ADMIN_PASSWORD:?set it in deploy/.env}"
+    assert "GRAFANA_ADMIN_PASSWORD" in (ROOT / "docs" / "operations.md").read_text()
+
+
+def test_compose_hub_stores_in_the_influxdb_grafana_reads(compose: dict) -> None:  # type: ignore[type-arg]
+    storage = load_settings(HubSettings, DEPLOY / "hub.compose.toml").storage
+    assert storage.backend == "influxdb1"
+    options = storage.options()
+    assert options.url == "http://influxdb:8086"  # type: ignore[attr-defined]
+    assert "influxdb" in compose["services"]["hub"]["depends_on"]
+    grafana_env = compose["services"]["grafana"]["environment"]
+    assert grafana_env["FABCITY_INFLUXDB_URL"] == "${FABCITY_INFLUXDB_URL:-http://influxdb:8086}"
+    datasources = yaml.safe_load(
+        (ROOT / "dashboards/grafana/provisioning/datasources/fabcity.yaml").read_text())
+    (influx,) = [d for d in datasources["datasources"] if d["type"] == "influxdb"]
+    assert influx["jsonData"]["dbName"] == options.database  # type: ignore[attr-defined]
+
+
+def test_compose_prometheus_scrapes_the_hub_metrics(compose: dict) -> None:  # type: ignore[type-arg]
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    port = compose["services"]["hub"]["ports"][0].split(":")[-1]
+    assert job["static_configs"][0]["targets"] == [f"hub:{port}"]
+    grafana_env = compose["services"]["grafana"]["environment"]
+    assert grafana_env["FABCITY_PROMETHEUS_URL"].endswith(":-http://prometheus:9090}")
