@@ -87,9 +87,10 @@ class EdgeAgent:
 
     def start(self) -> None:
         """Start publishing and sampling; returns at once."""
-        log.info("edge agent %s/%s: %d sensors, %d readings buffered, broker %s",
-                 self.settings.site, self.settings.device, len(self.drivers), len(self.buffer),
-                 self.publisher.address)
+        sensors = len(self.drivers)
+        log.info("edge agent %s/%s: %d sensor%s, %d readings buffered, broker %s",
+                 self.settings.site, self.settings.device, sensors, "" if sensors == 1 else "s",
+                 len(self.buffer), self.publisher.address)
         self.publisher.start()
         self.sampler.start()
 

@@ -88,7 +88,11 @@ def _check(args: argparse.Namespace) -> int:
                 driver.close()
         except Exception as exc:
             failed.append(sensor.name)
-            print(f"sensor {sensor.name!r} ({sensor.driver}): error: {exc}", file=sys.stderr)
+            where = f"sensor {sensor.name!r} ({sensor.driver})"
+            message = str(exc)
+            if message.startswith(where):  # config errors already name the sensor
+                message = message[len(where):].lstrip(": ")
+            print(f"{where}: error: {message}", file=sys.stderr)
             continue
         for reading in readings:
             if args.json:
@@ -101,8 +105,24 @@ def _check(args: argparse.Namespace) -> int:
     if failed:
         print(f"fabcity edge check: {len(failed)} sensor(s) failed: {', '.join(failed)}",
               file=sys.stderr)
-        return 1
-    return 0
+    broker_ok = _check_broker(settings, args.json)
+    return 1 if failed or not broker_ok else 0
+
+
+def _check_broker(settings: Any, as_json: bool) -> bool:
+    """The last line of ``edge check``: can this agent reach its broker and log in?"""
+    from fabcity.link import check_broker
+    from fabcity.mqtt import parse_broker_url
+
+    mqtt = settings.mqtt
+    ok, message = check_broker(parse_broker_url(mqtt.url), mqtt.username, mqtt.password,
+                               mqtt.ca_file)
+    if as_json:
+        print(json.dumps({"broker": mqtt.url, "reachable": ok, "message": message}))
+    else:
+        print(f"broker {mqtt.url}: {'ok' if ok else 'FAILED'}: {message}",
+              file=sys.stdout if ok else sys.stderr)
+    return ok
 
 
 def _type_name(annotation: Any) -> str:

@@ -21,6 +21,7 @@ from edge.buffer import Buffer
 from edge.config import MqttConfig, PublishConfig
 from fabcity import __version__
 from fabcity.codec import MAX_PAYLOAD_BYTES, encode_batch
+from fabcity.link import LinkReporter, connack_hint
 from fabcity.mqtt import apply_credentials, parse_broker_url
 from fabcity.reading import format_ts, now_ms
 from fabcity.topic import Kind, Topic
@@ -76,9 +77,12 @@ class Publisher:
         self.client.max_inflight_messages_set(publish.max_inflight)
         self.client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self._keepalive = mqtt.keepalive_s
+        self.link = LinkReporter(log, self.address, "edge agent", mqtt.ca_file, RECONNECT_MAX_S,
+                                 context=lambda: f"{len(self.buffer):,} readings buffered")
 
     @property
     def connected(self) -> bool:
@@ -133,9 +137,9 @@ class Publisher:
     def _on_connect(self, client: paho.Client, _userdata: Any, _flags: Any, reason: Any,
                     _props: Any = None) -> None:
         if reason.is_failure:
-            log.warning("broker %s refused the connection: %s", self.address, reason)
+            self.link.failed(connack_hint(reason))
             return
-        log.info("connected to %s", self.address)
+        self.link.connected()
         client.publish(self.status_topic, self._status("online"), qos=1, retain=True)
         if self.meta is not None:
             client.publish(self.meta_topic, json.dumps(self.meta).encode(), qos=1, retain=True)
@@ -145,8 +149,12 @@ class Publisher:
     def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any,
                        _props: Any = None) -> None:
         if self._connected.is_set() and not self._stop.is_set():
-            log.warning("disconnected from %s (%s); readings stay buffered", self.address, reason)
+            self.link.lost(reason)
         self._connected.clear()
+
+    def _on_connect_fail(self, _client: paho.Client, _userdata: Any) -> None:
+        if not self._stop.is_set():
+            self.link.connect_failed()
 
     def _on_publish(self, _client: paho.Client, _userdata: Any, mid: int, _reason: Any,
                     _props: Any) -> None:

@@ -59,7 +59,10 @@ class HubMqttConfig(BaseModel):
     protocol: Literal["auto", "v5", "v311"] = "auto"
     shared_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     keepalive_s: int = Field(30, ge=5, le=3600)
-    embedded_port: int = Field(0, ge=0, le=65535, description="0: any free port")
+    embedded_port: int | None = Field(
+        None, ge=0, le=65535,
+        description="port of the embedded broker; none: 1883 when free, else any free port; "
+                    "0: any free port")
 
 
 class StorageConfig(BaseModel):

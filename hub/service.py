@@ -27,6 +27,20 @@ EXIT_STORAGE_FAILED = 3  # ingest gave up on an unexpected storage error
 log = logging.getLogger(__name__)
 
 
+MQTT_PORT = 1883
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether nothing listens on ``host:port``."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def check_port_free(host: str, port: int) -> None:
     """Fail early, and say what to do, when the API port is taken."""
     with socket.socket() as sock:
@@ -85,9 +99,11 @@ class HubService:
         url = mqtt.url
         protocol: Literal["v5", "v311"] = "v311" if mqtt.protocol == "v311" else "v5"
         if url is None:
-            self.broker = EmbeddedBroker(port=mqtt.embedded_port)
+            self.broker = EmbeddedBroker(port=self._embedded_port())
             url = self.broker.start()
             protocol = "v311"  # amqtt speaks MQTT 3.1.1 only
+            log.info("embedded MQTT broker (in memory, for one box) at %s: edge agents on this "
+                     "machine publish there ([mqtt] url = \"%s\" in their edge.toml)", url, url)
         elif mqtt.protocol == "auto":
             protocol = "v5"
         self.ingest = Ingest(parse_broker_url(url), mqtt, self.settings.ingest, self.storage,
@@ -97,6 +113,19 @@ class HubService:
         self.ingest.start()
         self.rollups.start()
         log.info("storage: %s", self.storage.describe())
+
+    def _embedded_port(self) -> int:
+        """``[mqtt] embedded_port``, else 1883 when free (what edge agents expect), else any
+        free port, saying so: a broker already running here keeps 1883."""
+        port = self.settings.mqtt.embedded_port
+        if port is not None:
+            return port
+        if port_free("127.0.0.1", MQTT_PORT):
+            return MQTT_PORT
+        log.warning("port %d is taken (another MQTT broker runs here?): the embedded broker "
+                    "takes a free port instead; edge agents must use the URL below, or set "
+                    "[mqtt] url to use the broker on %d", MQTT_PORT, MQTT_PORT)
+        return 0
 
     def _fatal(self, _exc: BaseException) -> None:
         """Ingest gave up: stop serving and exit non-zero (systemd restarts the hub)."""

@@ -56,7 +56,8 @@ def test_bad_option_is_a_precise_error_not_a_traceback(tmp_path: Path, capsys) -
                       'name = "dust"\nport = "/dev/null"\nmode = "turbo"\n')
     assert main(["edge", "check", "-c", str(config)]) == 1
     _, err = capsys.readouterr()
-    assert "sensor 'dust' (sds011): mode: Input should be 'query' or 'active'" in err
+    assert "sensor 'dust' (sds011): error: mode: Input should be 'query' or 'active'" in err
+    assert err.count("sensor 'dust'") == 1  # named once, not twice
     assert "Traceback" not in err
 
 
@@ -73,3 +74,18 @@ def test_drivers_lists_metrics_units_and_options(driver: str, listed: str, capsy
     start = next(i for i, line in enumerate(lines) if line.startswith(f"{driver}: "))
     assert lines[start + 1].strip().startswith("metrics:") and listed in lines[start + 1]
     assert any(":" in line and "(" in line for line in lines[start + 2 : start + 4])
+
+
+def test_check_ends_with_whether_the_broker_takes_this_agent(
+        tmp_path: Path, capsys, mosquitto) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "edge.toml"
+    body = ('site = "a"\ndevice = "b"\n[mqtt]\nurl = "{url}"\n[[sensors]]\n'
+            'driver = "simulated"\nname = "seq"\nprofile = "sequence"\n')
+    config.write_text(body.format(url=mosquitto.url))
+    assert main(["edge", "check", "-c", str(config)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == (f"broker {mosquitto.url}: ok: the broker "
+                       f"{mosquitto.url} accepted this client")
+    mosquitto.stop()
+    assert main(["edge", "check", "-c", str(config)]) == 1
+    assert "FAILED: connection refused" in capsys.readouterr().err

@@ -68,3 +68,26 @@ def test_a_storage_bug_ends_the_hub_with_a_non_zero_status_and_nothing_acked(
         time.sleep(0.05)
     healthy.stop()
     assert [r.value for r in SqliteStorage(tmp_path / "hub.db").latest()] == [10.0]
+
+
+def test_without_a_broker_url_the_embedded_one_takes_1883_when_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    import hub.service
+
+    config = tmp_path / "hub.toml"
+    config.write_text(f'state_dir = "{tmp_path}"\n[storage]\npath = "{tmp_path / "hub.db"}"\n')
+    service = HubService(load_hub_settings(config))
+    free = free_port()
+    monkeypatch.setattr(hub.service, "MQTT_PORT", free)  # stands for 1883, free here
+    assert service._embedded_port() == free
+    with socket.socket() as taken:  # another broker holds "1883"
+        taken.bind(("127.0.0.1", free))
+        taken.listen()
+        assert service._embedded_port() == 0
+    assert f"port {free} is taken" in caplog.text
+    service.settings.mqtt.embedded_port = 0  # the demo: any free port, always
+    assert service._embedded_port() == 0
+    service.stop()
