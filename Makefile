@@ -55,6 +55,7 @@ bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/edge.py
 	$(BIN)/python benchmarks/bridge.py
+	$(BIN)/python benchmarks/page_weight.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
