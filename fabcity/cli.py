@@ -52,6 +52,19 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
+def _deepest(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The sub-command parser that ``argv`` names (``fabcity edge check`` -> check's)."""
+    for word in argv:
+        if word.startswith("-"):
+            continue
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        child = actions[0].choices.get(word) if actions else None
+        if child is None:
+            break
+        parser = child
+    return parser
+
+
 def _unavailable(name: str, hint: str, exc: ImportError):  # type: ignore[no-untyped-def]
     def run(_args: argparse.Namespace) -> int:
         print(f"fabcity {name}: needs {exc.name or 'a missing package'}; "
@@ -65,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fabcity`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # say it with the usage of the command that was meant, not the top level's
+        _deepest(parser, argv).error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

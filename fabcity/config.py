@@ -73,6 +73,7 @@ def env_overrides(model: type[BaseModel], environ: Mapping[str, str] | None = No
         path = tuple(name[len(ENV_PREFIX):].lower().split("__"))
         if not path[0] or path[0] not in model.model_fields:
             continue
+        _check_section(model, path, name, raw)
         node = data
         for part in path[:-1]:
             child = node.setdefault(part, {})
@@ -83,6 +84,21 @@ def env_overrides(model: type[BaseModel], environ: Mapping[str, str] | None = No
             node[path[-1]] = _env_value(name, raw)
             origins[path] = f"environment: {name}"
     return data, origins
+
+
+def _check_section(model: type[BaseModel], path: tuple[str, ...], name: str, raw: str) -> None:
+    """A variable naming a whole section must hold a JSON object; say which key was meant."""
+    field = model.model_fields.get(path[0])
+    if len(path) != 1 or field is None or raw.lstrip()[:1] in ("{", "["):
+        return
+    annotation = field.annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        keys = sorted(annotation.model_fields)
+        example = "url" if "url" in keys else keys[0]
+        raise ConfigError(
+            f"environment: {name}: [{path[0]}] is a section, so this variable must hold a JSON "
+            f"object (e.g. {name}='{{\"{example}\": …}}'), not {raw[:40]!r}; to set one key, "
+            f"use {name}__{example.upper()}=… (keys: {', '.join(keys)})")
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

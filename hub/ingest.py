@@ -37,6 +37,7 @@ from fabcity.reading import Reading, now_ms
 from fabcity.topic import PREFIX, Kind, Topic, subscription
 from hub.config import HubMqttConfig, IngestConfig
 from hub.deadletters import DeadLetters, write_or_refuse
+from hub.live import LiveBroadcaster
 from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
 from hub.storage.base import Storage
@@ -86,6 +87,7 @@ class Ingest:
         dead_letters: DeadLetters | None = None,
         rollups: RollupState | None = None,
         on_fatal: Callable[[BaseException], None] | None = None,
+        live: LiveBroadcaster | None = None,
     ) -> None:
         self.address = address
         self.cfg = ingest
@@ -97,6 +99,8 @@ class Ingest:
         self.dead_letters = dead_letters
         self.rollups = rollups
         self.on_fatal = on_fatal
+        self.live = live
+        self._refused: list[Reading] = []  # of the last write: dead-lettered, not stored
         #: Why storage is not taking writes and since when (ms), or None while it is.
         self.storage_problem: tuple[str, int] | None = None
         #: The error ingest gave up on; once set, nothing more is acked.
@@ -233,6 +237,8 @@ class Ingest:
             for msg in batch.messages:
                 if msg.qos > 0:
                     self.client.ack(msg.mid, msg.qos)
+            if self.live is not None:  # stored and acked: on to live clients (never raises)
+                self.live.publish(batch.readings, self._refused)
 
     def _reject(self, exc: BadReading, topic: str) -> None:
         self.metrics.rejected.labels(exc.reason).inc()
@@ -278,6 +284,7 @@ class Ingest:
         """Store a batch, dead-letter what the back-end refuses for good, and mark late
         readings for the rollups: all durable before any ack."""
         stored, refused = write_or_refuse(self.storage, readings)
+        self._refused = [reading for reading, _reason in refused]
         if refused:
             if self.dead_letters is None:
                 raise StorageUnavailable(f"{len(refused)} readings refused "
