@@ -15,6 +15,7 @@ from hub.config import HubSettings
 from hub.context import HubContext
 from hub.deadletters import DeadLetters
 from hub.ingest import Ingest
+from hub.live import LiveBroadcaster
 from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
 from hub.storage.base import retention_ms, storage_class
@@ -23,6 +24,7 @@ from hub.storage.rollup import RollupState, RollupWorker
 __all__ = ["EXIT_STORAGE_FAILED", "HubService", "check_port_free"]
 
 EXIT_STORAGE_FAILED = 3  # ingest gave up on an unexpected storage error
+SHUTDOWN_GRACE_S = 5  # then requests still running (a stalled live client) are cancelled
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ class HubService:
         self.rollups = RollupWorker(self.storage, self.rollup_state,
                                     raw_retention_ms=retention_ms(options.retention_raw))
         self.ingest: Ingest | None = None
+        self.live = LiveBroadcaster()
         self.exit_code = 0
         self._server: object | None = None  # the uvicorn server, told to stop on a fatal error
         self.context = HubContext(
@@ -90,7 +93,7 @@ class HubService:
             storage_problem=lambda: self.ingest.storage_problem if self.ingest else None,
             dead_letters=self.dead_letters.count,
             rollup_problem=lambda: self.rollups.last_error,
-            sites=settings.sites, open_data=settings.open_data,
+            sites=settings.sites, open_data=settings.open_data, live=self.live,
         )
 
     def start(self) -> None:
@@ -109,7 +112,7 @@ class HubService:
         self.ingest = Ingest(parse_broker_url(url), mqtt, self.settings.ingest, self.storage,
                              self.registry, self.metrics, protocol=protocol,
                              dead_letters=self.dead_letters, rollups=self.rollup_state,
-                             on_fatal=self._fatal)
+                             on_fatal=self._fatal, live=self.live)
         self.ingest.start()
         self.rollups.start()
         log.info("storage: %s", self.storage.describe())
@@ -179,9 +182,17 @@ class HubService:
             if on_started is not None:
                 on_started()
             config = uvicorn.Config(create_app(self.context), host=api.host, port=api.port,
-                                    log_level="warning", access_log=False)
+                                    log_level="warning", access_log=False,
+                                    timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
             log.info("hub API on http://%s:%d (docs at /docs)", api.host, api.port)
             server = uvicorn.Server(config)
+            stop_server = server.shutdown
+
+            async def shutdown(sockets: list[socket.socket] | None = None) -> None:
+                self.live.close()  # live streams end at once instead of holding the exit
+                await stop_server(sockets)
+
+            server.shutdown = shutdown  # type: ignore[method-assign]
             self._server = server
             if self.exit_code == 0:
                 server.run()

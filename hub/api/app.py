@@ -13,6 +13,7 @@ from fabcity import __version__
 from hub.api.deps import reject_unknown_parameters
 from hub.api.errors import install_error_handlers
 from hub.api.routes import aqi, climate, devices, health, latest, metrics, page, readings, sites
+from hub.api.routes import stream as live_stream
 from hub.context import HubContext
 
 __all__ = ["create_app"]
@@ -71,6 +72,7 @@ def create_app(ctx: HubContext) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     for module in (health, sites, devices, latest, readings, aqi, climate, metrics, page):
         app.include_router(module.router)
+    app.include_router(live_stream.router)
     app.mount(page.STATIC_PREFIX, StaticFiles(directory=page.WEB_DIR), name="static")
     _mount_docs(app)
     return app

@@ -141,6 +141,13 @@ def test_dashboard_shows_map_charts_live_values_and_device_pages(
     assert browser.evaluate("document.querySelector('.site-list').textContent")
     browser.pump(1.0)
     browser.screenshot(shots / "overview-desktop.png")
+    # Enter on a focused marker opens its site.
+    browser.evaluate("[...document.querySelectorAll('.map-marker')].find(m => m.getAttribute("
+                     "'aria-label').startsWith('Fab Lab')).focus()")
+    for kind in ("keyDown", "keyUp"):
+        browser.send("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter",
+                     windowsVirtualKeyCode=13)
+    browser.wait_for("location.hash === '#/site/fablab-bcn'")
 
     # A site page: its devices with values, and charts.
     browser.goto(hub.url + "#/site/fablab-bcn")
@@ -191,5 +198,15 @@ def test_dashboard_shows_map_charts_live_values_and_device_pages(
             " > 391).map(e => e.tagName + '.' + e.className).slice(0, 5)")
         assert browser.evaluate("document.documentElement.scrollWidth") <= 390, wide
         browser.screenshot(shots / f"{name}-phone.png")
+
+    # The dark scheme.
+    browser.resize(1280, 800)
+    browser.send("Emulation.setEmulatedMedia",
+                 features=[{"name": "prefers-color-scheme", "value": "dark"}])
+    browser.goto(hub.url + "#/site/street-12")
+    browser.wait_for("!!document.querySelector('figure.chart canvas')")
+    assert browser.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(15, 20, 25)"
+    browser.pump(0.5)
+    browser.screenshot(shots / "site-dark.png")
 
     assert browser.exceptions() == []
