@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from fabcity import __version__
+from hub.api.caching import HttpCaching
 from hub.api.deps import reject_unknown_parameters
 from hub.api.errors import install_error_handlers
 from hub.api.routes import aqi, climate, devices, health, latest, metrics, page, readings, sites
@@ -68,6 +69,7 @@ def create_app(ctx: HubContext) -> FastAPI:
     install_error_handlers(app)
     # Open data: any web page may read it.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"])
+    app.add_middleware(HttpCaching, ctx=ctx)  # ETag, Cache-Control, licence headers
     # The page, its libraries and JSON/CSV answers travel gzipped (Starlette skips event streams).
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     for module in (health, sites, devices, latest, readings, aqi, climate, metrics, page):

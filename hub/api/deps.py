@@ -1,6 +1,8 @@
 """Typed dependencies shared by the routers."""
 
+import functools
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import Depends, Query, Request
 from fastapi.dependencies.models import Dependant
@@ -8,6 +10,7 @@ from fastapi.routing import APIRoute
 
 from fabcity.names import SENSOR_RE, SITE_RE
 from fabcity.reading import format_ts, now_ms
+from hub.api.cursor import Cursor
 from hub.api.errors import ApiError
 from hub.api.params import format_duration, parse_duration, parse_instant
 from hub.context import HubContext
@@ -105,10 +108,16 @@ class ReadingsRequest:
             description="downsample into buckets of this size, e.g. 30s, 5m, 1h, 1d")] = None,
         agg: Annotated[Aggregate | None, Query(
             description="aggregate of each bucket (needs every); default mean")] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT,
-                                    description="most readings returned")] = DEFAULT_LIMIT,
+        limit: Annotated[int | None, Query(
+            ge=1, le=MAX_LIMIT, description=f"most readings returned (JSON default "
+                                            f"{DEFAULT_LIMIT}; CSV default: all of them)")] = None,
         format: Annotated[Literal["json", "csv"], Query(
             description="json, or csv for a download with a header row")] = "json",
+        cursor: Annotated[str | None, Query(
+            max_length=400, description="continue after the page that gave this `next`")] = None,
+        tz: Annotated[str | None, Query(
+            max_length=64, description="IANA time zone of CSV timestamps, e.g. Europe/Madrid "
+                                       "(JSON stays UTC)")] = None,
     ) -> None:
         now = now_ms()
         start_ms = parse_instant("start", start, now)
@@ -133,11 +142,42 @@ class ReadingsRequest:
             raise ApiError("agg", "needs every (the bucket size), e.g. every=5m")
         self.every = every
         self.format = format
-        self.limit = limit
+        #: What the client asked for (None: the format's default).
+        self.limit_given = limit
+        self.limit = DEFAULT_LIMIT if limit is None else limit
+        self.zone = _zone(tz)
+        self.tz = tz
+        #: Both ends absolute and the end already past: the answer describes a closed range.
+        self.closed = end_ms <= now and _absolute(start) and _absolute(end)
         self.query = ReadingQuery(
             start_ms=start_ms, end_ms=end_ms, site=site, device=device, sensor=sensor,
-            metric=metric, every_ms=every_ms, agg=agg or "mean", limit=limit + 1,
+            metric=metric, every_ms=every_ms, agg=agg or "mean", limit=self.limit + 1,
         )
+        self.cursor = None if cursor is None else Cursor.decode(cursor)
+        if self.cursor is not None:
+            self.cursor.check(self.query)
+
+
+def _absolute(instant: str) -> bool:
+    return instant != "now" and not instant.startswith("-")
+
+
+def _zone(tz: str | None) -> ZoneInfo | None:
+    """The IANA zone named ``tz`` (None for UTC), or 422 naming ``tz``."""
+    if tz is None:
+        return None
+    try:
+        if tz in _zone_names():
+            return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    raise ApiError("tz", f"unknown time zone {tz!r}: expected an IANA name such as "
+                             "Europe/Madrid, America/Bogota or UTC")
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 ReadingsRequestDep = Annotated[ReadingsRequest, Depends()]

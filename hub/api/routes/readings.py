@@ -1,55 +1,173 @@
-"""``GET /api/v1/readings``: history, raw or downsampled, as JSON or a CSV download."""
+"""``GET /api/v1/readings``: history, raw or downsampled, as JSON pages or a streamed CSV."""
 
-import csv
-import io
-from collections.abc import Sequence
+from collections.abc import Iterator
+from dataclasses import replace
+from urllib.parse import urlencode
 
-from fastapi import APIRouter
-from fastapi.responses import Response
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
 
-from fabcity.reading import Reading, format_ts
-from hub.api.deps import ReadingsRequestDep, StorageDep
+from fabcity.reading import Reading, format_ts, now_ms
+from hub.api.answers import ReadingsAnswer
+from hub.api.caching import etag_matches, etag_of
+from hub.api.cursor import Cursor, read_after, series_of, stream_pages
+from hub.api.deps import ContextDep, ReadingsRequest, ReadingsRequestDep, StorageDep
 from hub.api.errors import ERROR_RESPONSES
-from hub.api.schemas import ReadingPublic, ReadingsPublic, ReadingsQueryPublic
+from hub.api.licence import licence_headers, licences_of
+from hub.api.serialise import CSV_COLUMNS, csv_rows, json_bytes, reading_dicts, ts_formatter
+from hub.context import HubContext
+from hub.storage.base import Storage
 
 router = APIRouter(prefix="/api/v1/readings", tags=["readings"], responses=ERROR_RESPONSES)
 
-CSV_COLUMNS = ("site", "device", "sensor", "metric", "ts", "value", "unit", "flags")
 TRUNCATED_HEADER = "X-Fabcity-Truncated"
+CSV_PAGE_ROWS = 10_000  # readings per storage read while streaming CSV
+DAY_MS = 86_400_000
+# Edge agents replay their buffers after an outage, so a range closed less than a day ago
+# may still gain readings: cache it briefly; older ranges for a day.
+RECENT_MAX_AGE_S = 60
+CLOSED_MAX_AGE_S = 86_400
+FINGERPRINT_EVERY_MS = 3_600_000 * 277_777_778  # ~31,700 years: one or two buckets per series
 
 
-def _csv(readings: Sequence[Reading]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in readings:
-        writer.writerow((r.site, r.device, r.sensor, r.metric, format_ts(r.ts_ms), repr(r.value),
-                         r.unit or "", " ".join(r.flags)))
-    return out.getvalue()
+def _fingerprint(storage: Storage, req: ReadingsRequest) -> str:
+    """ETag of a closed range: the query and per-series statistics of the data in it, so
+    late readings (an edge replaying its buffer) change it without reading every row."""
+    q = req.query
+    stats = storage.stats(replace(q, every_ms=FINGERPRINT_EVERY_MS, limit=q.limit))
+    summary = ";".join(f"{s.key}:{s.start_ms}:{s.count}:{s.sum!r}:{s.min!r}:{s.max!r}:"
+                       f"{s.first!r}:{s.last!r}:{s.unit}" for s in stats)
+    return etag_of(repr(q), req.format, req.tz or "", repr(req.limit_given),
+                   req.cursor.encode() if req.cursor else "", summary)
+
+
+def _cache_headers(req: ReadingsRequest, etag: str | None) -> dict[str, str]:
+    if not req.closed or etag is None:
+        return {"Cache-Control": "no-cache"}
+    recent = req.query.end_ms > now_ms() - DAY_MS
+    age = RECENT_MAX_AGE_S if recent else CLOSED_MAX_AGE_S
+    return {"Cache-Control": f"public, max-age={age}", "ETag": etag}
+
+
+def _next_url(request: Request, req: ReadingsRequest, cursor: Cursor) -> str:
+    """The same query with absolute times (a relative start must not move between pages)."""
+    params = {k: v for k, v in request.query_params.items() if k != "cursor"}
+    params["start"] = format_ts(req.query.start_ms)
+    params["end"] = format_ts(req.query.end_ms)
+    params["cursor"] = cursor.encode()
+    return f"{request.url.path}?{urlencode(params)}"
+
+
+def _query_echo(req: ReadingsRequest) -> dict[str, object]:
+    q = req.query
+    return {"site": q.site, "device": q.device, "sensor": q.sensor, "metric": q.metric,
+            "start": format_ts(q.start_ms), "end": format_ts(q.end_ms), "every": req.every,
+            "agg": q.agg if req.every else None, "limit": req.limit}
+
+
+def _sites_in(storage: Storage, req: ReadingsRequest) -> list[str]:
+    """Sites whose data can appear in the answer (for the licence before streaming)."""
+    if req.query.site is not None:
+        return [req.query.site]
+    return sorted({key[0] for key in series_of(storage, req.query)})
+
+
+def _csv_preamble(ctx: HubContext, req: ReadingsRequest, request: Request,
+                  licences: dict[str, str]) -> str:
+    by_licence: dict[str, list[str]] = {}
+    for site, spdx in licences.items():
+        by_licence.setdefault(spdx, []).append(site)
+    lines = [f"# licence: {spdx} ({' '.join(sites)})" for spdx, sites in by_licence.items()]
+    if not lines:
+        lines = [f"# licence: {ctx.open_data.licence}"]
+    lines.append(f"# attribution: {ctx.open_data.attribution}")
+    echo = ", ".join(f"{k}={v}" for k, v in _query_echo(req).items() if v is not None)
+    lines.append(f"# query: {echo}, tz={req.tz or 'UTC'}")
+    lines.append(f"# source: {request.url.path}?{request.url.query}")
+    return "\n".join(lines) + "\n" + ",".join(CSV_COLUMNS) + "\n"
+
+
+def _csv_body(storage: Storage, req: ReadingsRequest, preamble: str,
+              first: list[Reading] | None) -> Iterator[str]:
+    """The preamble then the rows, one storage page at a time."""
+    yield preamble
+    fmt = ts_formatter(req.zone)
+    if first is not None:  # a limited answer, read whole to know whether it was cut
+        for i in range(0, len(first), CSV_PAGE_ROWS):
+            yield csv_rows(first[i:i + CSV_PAGE_ROWS], fmt)
+        return
+    for page in stream_pages(storage, req.query, CSV_PAGE_ROWS, after=req.cursor):
+        yield csv_rows(page, fmt)
 
 
 @router.get(
     "",
-    response_model=ReadingsPublic,
-    responses={200: {"content": {"text/csv": {}},
+    response_model=ReadingsAnswer,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
                      "description": f"JSON, or CSV with format=csv; header {TRUNCATED_HEADER} "
-                                    "says whether more readings matched than limit"}},
+                                    "says whether more readings matched than limit"},
+               304: {"description": "not modified since the ETag given in If-None-Match"}},
 )
-def readings(req: ReadingsRequestDep, storage: StorageDep) -> Response:
-    """Readings in ``[start, end)``; with ``every``, one per bucket (``ts`` = bucket start)."""
-    found = storage.query(req.query)
+def readings(req: ReadingsRequestDep, storage: StorageDep, ctx: ContextDep,
+             request: Request) -> Response:
+    """Readings in ``[start, end)``; with ``every``, one per bucket (``ts`` = bucket start).
+
+    JSON answers hold at most ``limit`` readings; ``next`` (and a ``Link: rel="next"``
+    header) continues after them. CSV streams the whole answer unless ``limit`` is given."""
+    inm = request.headers.get("if-none-match")
+    etag = _fingerprint(storage, req) if req.closed else None
+    cache = _cache_headers(req, etag)
+    if etag is not None and etag_matches(inm, etag):
+        return Response(status_code=304, headers=cache)
+    if req.format == "csv":
+        return _csv(ctx, storage, req, request, cache)
+    found = read_after(storage, req.query, req.cursor, req.limit + 1)
     truncated = len(found) > req.limit
     found = found[: req.limit]
-    headers = {TRUNCATED_HEADER: "true" if truncated else "false"}
-    if req.format == "csv":
-        headers["Content-Disposition"] = 'attachment; filename="fabcity-readings.csv"'
-        return Response(_csv(found), media_type="text/csv; charset=utf-8", headers=headers)
-    q = req.query
-    body = ReadingsPublic(
-        query=ReadingsQueryPublic(
-            site=q.site, device=q.device, sensor=q.sensor, metric=q.metric,
-            start=format_ts(q.start_ms), end=format_ts(q.end_ms), every=req.every,
-            agg=q.agg if req.every else None, limit=req.limit),
-        count=len(found), truncated=truncated, readings=[ReadingPublic.of(r) for r in found],
-    )
-    return Response(body.model_dump_json(), media_type="application/json", headers=headers)
+    licences = licences_of(ctx, (r.site for r in found))
+    headers = {**cache, TRUNCATED_HEADER: "true" if truncated else "false",
+               **licence_headers(licences.values() or [ctx.open_data.licence])}
+    nxt = None
+    if truncated:
+        nxt = Cursor.after(found[-1])
+        link = f'<{_next_url(request, req, nxt)}>; rel="next"'
+        headers["Link"] = f"{link}, {headers['Link']}" if "Link" in headers else link
+    body = json_bytes({
+        "query": _query_echo(req), "count": len(found), "truncated": truncated,
+        "readings": reading_dicts(found), "next": nxt.encode() if nxt else None,
+        "licence": licences, "attribution": ctx.open_data.attribution,
+    })
+    if etag is None:
+        headers["ETag"] = etag_of(body)
+        if etag_matches(inm, headers["ETag"]):
+            return Response(status_code=304, headers=headers)
+    if request.method == "HEAD":
+        return Response(b"", media_type="application/json",
+                        headers={**headers, "Content-Length": str(len(body))})
+    return Response(body, media_type="application/json", headers=headers)
+
+
+router.add_api_route("", readings, methods=["HEAD"], include_in_schema=False)
+
+
+def _csv(ctx: HubContext, storage: Storage, req: ReadingsRequest, request: Request,
+         cache: dict[str, str]) -> Response:
+    licences = licences_of(ctx, _sites_in(storage, req))
+    headers = {**cache, **licence_headers(licences.values() or [ctx.open_data.licence]),
+               "Content-Disposition": 'attachment; filename="fabcity-readings.csv"'}
+    first = None
+    truncated = False
+    if req.limit_given is not None:
+        first = read_after(storage, req.query, req.cursor, req.limit + 1)
+        truncated = len(first) > req.limit
+        first = first[: req.limit]
+        if truncated:
+            link = f'<{_next_url(request, req, Cursor.after(first[-1]))}>; rel="next"'
+            headers["Link"] = f"{link}, {headers['Link']}" if "Link" in headers else link
+    headers[TRUNCATED_HEADER] = "true" if truncated else "false"
+    media = "text/csv; charset=utf-8"
+    if request.method == "HEAD":
+        return Response(status_code=200, headers=headers, media_type=media)
+    preamble = _csv_preamble(ctx, req, request, licences)
+    return StreamingResponse(_csv_body(storage, req, preamble, first), media_type=media,
+                             headers=headers)

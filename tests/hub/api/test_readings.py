@@ -118,7 +118,9 @@ def test_csv_download_with_header_row(client: TestClient, storage: Storage) -> N
     assert response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
     assert response.headers["X-Fabcity-Truncated"] == "true"
-    rows = list(csv.reader(io.StringIO(response.text)))
+    lines = response.text.splitlines()
+    assert lines[0].startswith("# licence: CC-BY-4.0")
+    rows = list(csv.reader(io.StringIO("\n".join(x for x in lines if not x.startswith("#")))))
     assert rows[0] == ["site", "device", "sensor", "metric", "ts", "value", "unit", "flags"]
     assert rows[1] == ["street-12", "pi-air", "air", "pm2_5", format_ts(T0_MS), "10.0", "ug/m3",
                        ""]

@@ -1,0 +1,92 @@
+"""Readings straight to JSON or CSV text, without a pydantic model per row.
+
+Answers of tens of thousands of readings spend most of their time turning rows into text, so
+timestamps are formatted from a per-day cache and rows are encoded by orjson (C) or the csv
+module (C). The output is exactly what the response models describe.
+"""
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from fabcity.reading import Reading
+
+__all__ = ["CSV_COLUMNS", "csv_rows", "json_bytes", "reading_dicts", "ts_formatter"]
+
+CSV_COLUMNS = ("site", "device", "sensor", "metric", "ts", "value", "unit", "flags")
+DAY_MS = 86_400_000
+_OFFSET_STEP_MS = 900_000  # UTC offsets change on quarter-hour boundaries at the finest
+_EPOCH_DAY = date(1970, 1, 1)
+
+
+def _clock(ms_of_day: int) -> str:
+    seconds, milli = divmod(ms_of_day, 1000)
+    minutes, sec = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{hour:02d}:{minute:02d}:{sec:02d}.{milli:03d}"
+
+
+def _offset_text(offset_ms: int) -> str:
+    sign = "+" if offset_ms >= 0 else "-"
+    minutes = abs(offset_ms) // 60_000
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def ts_formatter(zone: ZoneInfo | None = None) -> Callable[[int], str]:
+    """A function turning epoch milliseconds into RFC 3339 with milliseconds: UTC with ``Z``
+    (as :func:`fabcity.reading.format_ts`), or local time in ``zone`` with its offset."""
+    days: dict[int, str] = {}
+    offsets: dict[int, int] = {}
+
+    def day_text(day: int) -> str:
+        text = days.get(day)
+        if text is None:
+            text = days[day] = (_EPOCH_DAY + timedelta(days=day)).isoformat()
+        return text
+
+    if zone is None:
+        def utc(ts_ms: int) -> str:
+            day, rest = divmod(ts_ms, DAY_MS)
+            return f"{day_text(day)}T{_clock(rest)}Z"
+        return utc
+
+    def offset_ms(ts_ms: int) -> int:
+        step = ts_ms // _OFFSET_STEP_MS
+        found = offsets.get(step)
+        if found is None:
+            at = datetime.fromtimestamp(step * _OFFSET_STEP_MS / 1000, UTC).astimezone(zone)
+            delta = at.utcoffset() or timedelta(0)
+            found = offsets[step] = int(delta.total_seconds() * 1000)
+        return found
+
+    def local(ts_ms: int) -> str:
+        off = offset_ms(ts_ms)
+        day, rest = divmod(ts_ms + off, DAY_MS)
+        return f"{day_text(day)}T{_clock(rest)}{_offset_text(off)}"
+    return local
+
+
+def reading_dicts(readings: Iterable[Reading]) -> list[dict[str, Any]]:
+    """Rows shaped as ``ReadingPublic`` (same keys, same order), timestamps in UTC."""
+    fmt = ts_formatter()
+    return [{"site": r[0], "device": r[1], "sensor": r[2], "metric": r[3], "ts": fmt(r[5]),
+             "value": r[4], "unit": r[6], "flags": list(r[7])} for r in readings]
+
+
+def json_bytes(body: Any) -> bytes:
+    """Compact JSON of plain data (dicts, lists, strings, numbers)."""
+    return orjson.dumps(body)
+
+
+def csv_rows(readings: Sequence[Reading], fmt: Callable[[int], str]) -> str:
+    """CSV lines (no header) of ``readings``; values keep every digit (``repr``)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(
+        (r[0], r[1], r[2], r[3], fmt(r[5]), repr(r[4]), r[6] or "", " ".join(r[7]))
+        for r in readings)
+    return out.getvalue()
