@@ -79,7 +79,7 @@ def rollup_plan(storage: "Storage", q: ReadingQuery) -> tuple[int, int, int] | N
     for resolution in reversed(ROLLUP_RESOLUTIONS_MS):
         if q.every_ms % resolution:
             continue
-        watermark = state.watermark(resolution)
+        watermark = state.readable(resolution)
         if watermark is None:
             continue
         a = -(-q.start_ms // resolution) * resolution

@@ -15,7 +15,7 @@ in between leaves the mark, and the pass runs again.
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from fabcity.errors import FabcityError, StorageUnavailable
@@ -59,6 +59,7 @@ class RollupState:
             self._watermarks: dict[int, int] = dict(self._conn.execute(
                 "SELECT resolution_ms, watermark_ms FROM rollup_watermarks WHERE storage = ?",
                 (storage_id,)).fetchall())
+            self._oldest_dirty = self._min_dirty()
         except (OSError, sqlite3.Error) as exc:
             raise StorageUnavailable(f"cannot open the hub state file {self.path}: {exc}"
                                      ) from exc
@@ -66,6 +67,30 @@ class RollupState:
     def watermark(self, resolution_ms: int) -> int | None:
         """Everything before this instant is rolled up at ``resolution_ms``."""
         return self._watermarks.get(resolution_ms)
+
+    def readable(self, resolution_ms: int) -> int | None:
+        """Rollups of ``resolution_ms`` are complete before this instant: the watermark, or
+        the start of the oldest bucket with a minute still to be (re)computed.
+
+        The watermark moves before its minutes are computed (see ``_advance_minutes``), so a
+        query must not trust it alone: while a pass catches up on hours of history, the
+        minutes it has not reached yet would be missing from the answer.
+        """
+        watermark = self._watermarks.get(resolution_ms)
+        oldest = self._oldest_dirty
+        if watermark is None or oldest is None:
+            return watermark
+        return min(watermark, oldest // resolution_ms * resolution_ms)
+
+    def _min_dirty(self) -> int | None:
+        row = self._conn.execute("SELECT MIN(minute_ms) FROM rollup_dirty WHERE storage = ?",
+                                 (self.storage_id,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def _dirtied(self, minutes: Iterable[int]) -> None:
+        oldest = min(minutes, default=None)
+        if oldest is not None and (self._oldest_dirty is None or oldest < self._oldest_dirty):
+            self._oldest_dirty = oldest
 
     def set_watermark(self, resolution_ms: int, at_ms: int) -> None:
         with self._lock:
@@ -86,6 +111,7 @@ class RollupState:
             with self._lock:
                 self._conn.executemany("INSERT OR IGNORE INTO rollup_dirty VALUES (?, ?)",
                                        [(self.storage_id, m) for m in minutes])
+                self._dirtied(minutes)
         except sqlite3.Error as exc:
             raise StorageUnavailable(f"cannot write the hub state file {self.path}: {exc}"
                                      ) from exc
@@ -98,6 +124,7 @@ class RollupState:
             self._conn.executemany("INSERT OR IGNORE INTO rollup_dirty VALUES (?, ?)",
                                    [(self.storage_id, m) for m in minutes])
             self._conn.execute("COMMIT")
+            self._dirtied(minutes)
 
     def dirty(self, limit: int = 50_000) -> list[int]:
         """Dirty minutes, oldest first."""
@@ -110,6 +137,7 @@ class RollupState:
         with self._lock:
             self._conn.executemany("DELETE FROM rollup_dirty WHERE storage = ? AND minute_ms = ?",
                                    [(self.storage_id, m) for m in minutes])
+            self._oldest_dirty = self._min_dirty()
 
     def close(self) -> None:
         with self._lock:

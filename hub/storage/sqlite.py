@@ -71,6 +71,9 @@ RETURNING id
 _NAMES = "s.site, s.device, s.sensor, s.metric"
 # Per series and bucket: count, sum, min, max, first, last and the counter rise between
 # consecutive points inside the bucket (a drop is a reset: the value after it counts).
+# ``CROSS JOIN`` keeps ``series`` the outer loop, so each series' points are found by the
+# primary key (series, ts_ms); with a plain JOIN and no series filter (the rollup worker's
+# query) SQLite scanned the whole points table for every window. Rollups alike.
 _STATS = """
 SELECT {names}, s.unit, b.bucket, b.n, b.total, b.lo, b.hi, b.first, b.last, b.rise
 FROM (
@@ -83,7 +86,7 @@ FROM (
         SELECT p.series, p.value, p.ts_ms / {every} * {every} AS bucket,
                LAG(p.value) OVER w AS prev, ROW_NUMBER() OVER w AS rn,
                COUNT(*) OVER (PARTITION BY p.series, p.ts_ms / {every}) AS n_in
-        FROM series s JOIN points p ON p.series = s.id
+        FROM series s CROSS JOIN points p ON p.series = s.id
         WHERE {where}
         WINDOW w AS (PARTITION BY p.series, p.ts_ms / {every} ORDER BY p.ts_ms)
     )
@@ -93,7 +96,7 @@ ORDER BY {names}, b.bucket
 """
 _READ_ROLLUP = """
 SELECT {names}, s.unit, r.start_ms, r.count, r.sum, r.min, r.max, r.first, r.last, r.increase
-FROM series s JOIN rollups r ON r.series = s.id
+FROM series s CROSS JOIN rollups r ON r.series = s.id
 WHERE r.resolution_ms = ? AND {where}
 ORDER BY {names}, r.start_ms
 """
@@ -240,7 +243,7 @@ class SqliteStorage(Storage):
     def raw(self, q: ReadingQuery) -> list[Reading]:
         where, params = self._where(q, "p.ts_ms")
         sql = (f"SELECT {_NAMES}, p.ts_ms, p.value, s.unit, p.flags "
-               f"FROM series s JOIN points p ON p.series = s.id WHERE {where} "
+               f"FROM series s CROSS JOIN points p ON p.series = s.id WHERE {where} "
                f"ORDER BY {_NAMES}, p.ts_ms LIMIT ?")
         return [_reading(row) for row in self._select(sql, [*params, q.limit])]
 
