@@ -1,30 +1,35 @@
 """A simulated sensor: plausible signals without hardware, for demos and tests.
 
-Profiles: ``environment`` (temperature, humidity, pm2_5, pm10, co2, noise with a daily
-cycle and noise), ``machine`` (a machine switching between idle and running: power, a
-monotonic energy counter, run state) and ``sequence`` (0, 1, 2, … to prove nothing is lost).
+Profiles: ``environment`` (temperature, humidity, pm2_5, pm10, co2, noise following a daily
+traffic curve, with optional pollution episodes), ``machine`` (a fablab machine running jobs
+in opening hours and idling otherwise: power, an energy counter, run state) and ``sequence``
+(0, 1, 2, … to prove nothing is lost).
+
+The first two are functions of absolute time (:mod:`fabcity.simulation`): a restarted agent
+carries on where the last one stopped (the energy counter never runs backwards), and the
+demo's pre-filled history matches what the agents publish live.
 """
 
-import math
-import random
 import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from edge.config import SensorConfig
 from edge.drivers.base import PolledDriver, Sample
+from fabcity.simulation import Machine, Place, environment, machine_reading
 
-__all__ = ["SimulatedDriver"]
+__all__ = ["SimulatedDriver", "SimulatedOptions"]
 
-_DAY_S = 86_400.0
-_INSTALLED_S = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 _ENVIRONMENT = {
     "temperature": "degC", "humidity": "%", "pm2_5": "ug/m3", "pm10": "ug/m3",
     "co2": "ppm", "noise": "dBA",
 }
 _MACHINE = {"power": "W", "energy": "Wh", "state": "bool"}
 _SEQUENCE = {"sequence": "1"}
+PROFILE_METRICS = {"environment": _ENVIRONMENT, "machine": _MACHINE, "sequence": _SEQUENCE}
 
 
 class SimulatedOptions(BaseModel):
@@ -33,9 +38,45 @@ class SimulatedOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     profile: Literal["environment", "machine", "sequence"] = "environment"
-    seed: int | None = None
+    seed: int | None = Field(None, description="varies the signal between sensors of one name")
     running_power_w: float = Field(1200.0, gt=0, description="machine profile: power when running")
     idle_power_w: float = Field(15.0, ge=0, description="machine profile: power when idle")
+    installed: date = Field(date(2025, 1, 1),
+                            description="machine profile: the day its energy counter was 0")
+    job_minutes: tuple[float, float] = Field(
+        (10.0, 60.0), description="machine profile: shortest and longest job")
+    traffic: float = Field(1.0, ge=0, le=2,
+                           description="environment profile: traffic passing (1: busy street)")
+    episodes: list[AwareDatetime] = Field(
+        [], description="environment profile: starts of pollution episodes")
+    episode_hours: float = Field(4.0, gt=0, le=72,
+                                 description="environment profile: length of an episode")
+
+    @model_validator(mode="after")
+    def _job_range(self) -> "SimulatedOptions":
+        low, high = self.job_minutes
+        if not 0 < low <= high:
+            raise ValueError("job_minutes must be [shortest, longest] with 0 < shortest <= "
+                             "longest")
+        return self
+
+    def key(self, sensor: str) -> str:
+        """What makes this sensor's signal its own."""
+        return sensor if self.seed is None else f"{sensor}:{self.seed}"
+
+    def machine(self, sensor: str) -> Machine:
+        """The simulated machine behind a ``machine`` profile sensor."""
+        installed = datetime(self.installed.year, self.installed.month, self.installed.day,
+                             tzinfo=UTC).timestamp()
+        low, high = self.job_minutes
+        return Machine(self.key(sensor), self.running_power_w, self.idle_power_w, installed,
+                       job_s=(low * 60, high * 60))
+
+    def place(self, sensor: str) -> Place:
+        """The simulated place behind an ``environment`` profile sensor."""
+        length_s = self.episode_hours * 3600
+        return Place(self.key(sensor), self.traffic,
+                     tuple((e.timestamp(), e.timestamp() + length_s) for e in self.episodes))
 
 
 class SimulatedDriver(PolledDriver):
@@ -48,55 +89,22 @@ class SimulatedDriver(PolledDriver):
     def __init__(self, config: SensorConfig, options: SimulatedOptions) -> None:  # type: ignore[override]
         super().__init__(config, options)
         self.opts = options
-        self._rng = random.Random(options.seed)
         self._count = 0
-        self._running = False
-        self._last_t = time.time()
-        # An energy counter that keeps rising across restarts: start from a figure that
-        # grows with wall-clock time at the idle rate since the simulated installation.
-        self._energy_wh = max(0.0, self._last_t - _INSTALLED_S) / 3600.0 * options.idle_power_w
+        #: Wall-clock seconds; tests replace it to read at chosen instants.
+        self.clock: Callable[[], float] = time.time
+        self._machine = options.machine(config.name)
+        self._place = options.place(config.name)
 
     def metrics(self) -> dict[str, str]:
-        return {
-            "environment": _ENVIRONMENT,
-            "machine": _MACHINE,
-            "sequence": _SEQUENCE,
-        }[self.opts.profile].copy()
+        return PROFILE_METRICS[self.opts.profile].copy()
 
     def read(self) -> list[Sample]:
         if self.opts.profile == "sequence":
             value = self._count
             self._count += 1
             return [Sample("sequence", value)]
-        if self.opts.profile == "machine":
-            return self._machine()
-        return self._environment()
-
-    def _environment(self) -> list[Sample]:
-        now = time.time()
-        day = math.sin(2 * math.pi * ((now % _DAY_S) / _DAY_S - 0.375))  # peak mid-afternoon
-        rush = max(0.0, math.sin(2 * math.pi * ((now % _DAY_S) / _DAY_S - 0.25) * 2))
-        g = self._rng.gauss
-        pm2_5 = max(0.5, 9 + 8 * rush + g(0, 1.5))
-        return [
-            Sample("temperature", round(16 + 6 * day + g(0, 0.2), 2)),
-            Sample("humidity", round(min(100, max(5, 60 - 15 * day + g(0, 1.0))), 1)),
-            Sample("pm2_5", round(pm2_5, 1)),
-            Sample("pm10", round(pm2_5 * 1.6 + abs(g(0, 2)), 1)),
-            Sample("co2", round(420 + 60 * rush + g(0, 8))),
-            Sample("noise", round(48 + 14 * rush + g(0, 3), 1)),
-        ]
-
-    def _machine(self) -> list[Sample]:
-        now = time.time()
-        if self._rng.random() < 0.05:  # jobs start and stop now and then
-            self._running = not self._running
-        base = self.opts.running_power_w if self._running else self.opts.idle_power_w
-        power = max(0.0, base * (1 + self._rng.gauss(0, 0.03)))
-        self._energy_wh += power * max(0.0, now - self._last_t) / 3600.0
-        self._last_t = now
-        return [
-            Sample("power", round(power, 1)),
-            Sample("energy", round(self._energy_wh, 3)),
-            Sample("state", 1.0 if self._running else 0.0),
-        ]
+        now = self.clock()
+        values = (machine_reading(self._machine, now) if self.opts.profile == "machine"
+                  else environment(self._place, now))
+        ts_ms = int(now * 1000)
+        return [Sample(metric, value, ts_ms) for metric, value in values.items()]

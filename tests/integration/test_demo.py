@@ -42,6 +42,17 @@ def test_demo_serves_live_readings_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             return len(devices) == 4 and all(d["state"] == "online" for d in devices)
 
         wait_until(all_online, timeout_s=30, what="four simulated devices online")
+        # A week of history is there from the start: one reading a minute, hourly here.
+        week = _get(port, "/api/v1/readings?site=street-pujades&device=pole-01&metric=pm2_5"
+                          "&start=-7d&every=1h")["readings"]
+        assert len(week) >= 7 * 24
+        assert max(r["value"] for r in week) >= 35.5  # the pollution episode
+        energy = [r["value"] for r in _get(
+            port, "/api/v1/readings?device=pi-laser&sensor=laser&metric=energy&start=-7d"
+                  "&every=1h&agg=last")["readings"]]
+        assert len(energy) >= 7 * 24 and energy == sorted(energy)
+        names = {s["site"]: s["name"] for s in _get(port, "/api/v1/sites")["sites"]}
+        assert names["fablab-poblenou"] == "Fab Lab Poblenou"
         wait_until(lambda: {r["site"] for r in _get(port, "/api/v1/latest")["readings"]}
                    == {"fablab-poblenou", "street-pujades"}, what="readings from both sites")
         metrics = {r["metric"] for r in _get(port, "/api/v1/latest")["readings"]}
@@ -61,6 +72,7 @@ def test_demo_serves_live_readings_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         log.close()
     output = (tmp_path / "demo.log").read_text()
     assert f"http://127.0.0.1:{port}" in output
+    assert "7 days before now ready" in output
     assert "fabcity demo stopped." in output
     assert "Traceback" not in output
     assert not [pid for pid in edge_pids if _alive(pid)], "edge agents left running"
