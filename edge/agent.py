@@ -4,16 +4,16 @@ import logging
 import signal
 import threading
 from types import FrameType
-from typing import Any
 
 from edge.buffer import Buffer
 from edge.config import EdgeSettings
 from edge.drivers.base import SensorDriver, create_driver
-from edge.homeassistant import discovery_messages, publish_on_connect
+from edge.homeassistant import discovery_messages
 from edge.publisher import Publisher
 from edge.quality import DeviceQuality, SensorQuality
 from edge.sampler import Sampler
 from fabcity import __version__
+from fabcity.device import DeviceMeta, SensorMeta
 from fabcity.reading import Reading
 
 __all__ = ["EdgeAgent", "build_meta"]
@@ -21,22 +21,13 @@ __all__ = ["EdgeAgent", "build_meta"]
 log = logging.getLogger(__name__)
 
 
-def build_meta(settings: EdgeSettings, drivers: list[SensorDriver]) -> dict[str, Any]:
-    """The retained ``meta`` payload describing this device and its sensors."""
-    meta: dict[str, Any] = {
-        "site": settings.site,
-        "device": settings.device,
-        "kind": settings.kind,
-        "version": __version__,
-        "sensors": [
-            {"name": d.name, "driver": d.config.driver, "metrics": d.metrics()} for d in drivers
-        ],
-    }
-    if settings.name:
-        meta["name"] = settings.name
-    if settings.location is not None:
-        meta["location"] = settings.location.model_dump()
-    return meta
+def build_meta(settings: EdgeSettings, drivers: list[SensorDriver]) -> DeviceMeta:
+    """The retained ``meta`` message describing this device and its sensors."""
+    return DeviceMeta(
+        site=settings.site, device=settings.device, kind=settings.kind, version=__version__,
+        name=settings.name or None, location=settings.location,
+        sensors=[SensorMeta(name=d.name, driver=d.config.driver, metrics=d.metrics())
+                 for d in drivers])
 
 
 class EdgeAgent:
@@ -52,10 +43,9 @@ class EdgeAgent:
         self.publisher = Publisher(settings.site, settings.device, self.buffer, settings.mqtt,
                                    settings.publish, meta=build_meta(settings, self.drivers))
         self._describe_lock = threading.Lock()
-        self._discovery: list[tuple[str, bytes]] = []  # republished on every connect
         if settings.homeassistant.discovery:
-            self._discovery[:] = self._discovery_messages()
-            publish_on_connect(self.publisher.client, self._discovery)
+            for topic, payload in self._discovery_messages():
+                self.publisher.retain(topic, payload)
         self.sampler = Sampler(settings.site, settings.device, self._store,
                                on_open=self._driver_opened)
         for driver, sensor, transform in zip(self.drivers, settings.sensors, transforms,
@@ -72,14 +62,9 @@ class EdgeAgent:
         # describe the device again, to the hub and to Home Assistant.
         with self._describe_lock:
             self.publisher.set_meta(build_meta(self.settings, self.drivers))
-            if not self.settings.homeassistant.discovery:
-                return
-            fresh = self._discovery_messages()
-            new = [message for message in fresh if message not in self._discovery]
-            self._discovery[:] = fresh
-        if self.publisher.connected:
-            for topic, payload in new:
-                self.publisher.client.publish(topic, payload, qos=1, retain=True)
+            if self.settings.homeassistant.discovery:
+                for topic, payload in self._discovery_messages():
+                    self.publisher.retain(topic, payload)  # published only if new or changed
 
     def _store(self, readings: list[Reading]) -> None:
         self.buffer.put(readings)

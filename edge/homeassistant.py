@@ -8,7 +8,7 @@ when a batch does not carry it; availability follows the retained ``status`` top
 """
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from edge.config import EdgeSettings
@@ -16,7 +16,7 @@ from fabcity import __version__
 from fabcity.catalogue import lookup
 from fabcity.topic import Kind, Topic
 
-__all__ = ["DISCOVERY_QOS", "discovery_messages", "entity_config", "publish_on_connect"]
+__all__ = ["DISCOVERY_QOS", "discovery_messages", "entity_config"]
 
 DISCOVERY_QOS = 1
 
@@ -102,22 +102,3 @@ def discovery_messages(settings: EdgeSettings, metrics: Mapping[str, Mapping[str
             topic, config = entity_config(settings, sensor, metric, unit)
             messages.append((topic, json.dumps(config, ensure_ascii=False).encode()))
     return messages
-
-
-def publish_on_connect(client: Any, messages: list[tuple[str, bytes]]) -> None:
-    """Publish ``messages`` (retained) on every connection of a paho client.
-
-    Chains the client's existing ``on_connect``, so a broker that lost its retained
-    messages gets the configs again at the next reconnect.
-    """
-    previous: Callable[..., None] | None = client.on_connect
-
-    def on_connect(cli: Any, userdata: Any, flags: Any, reason: Any, props: Any = None) -> None:
-        if previous is not None:
-            previous(cli, userdata, flags, reason, props)
-        if getattr(reason, "is_failure", False):
-            return
-        for topic, payload in messages:
-            cli.publish(topic, payload, qos=DISCOVERY_QOS, retain=True)
-
-    client.on_connect = on_connect

@@ -7,12 +7,11 @@ the reading identity, so a replay stores nothing twice.
 """
 
 import contextlib
-import json
 import logging
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -21,6 +20,7 @@ from edge.buffer import Buffer
 from edge.config import MqttConfig, PublishConfig
 from fabcity import __version__
 from fabcity.codec import MAX_PAYLOAD_BYTES, encode_batch
+from fabcity.device import DeviceMeta, Status, encode_meta, encode_status
 from fabcity.link import LinkReporter, connack_hint
 from fabcity.mqtt import apply_credentials, parse_broker_url
 from fabcity.reading import format_ts, now_ms
@@ -46,7 +46,7 @@ class Publisher:
         buffer: Buffer,
         mqtt: MqttConfig,
         publish: PublishConfig,
-        meta: dict[str, Any] | None = None,
+        meta: DeviceMeta | None = None,
     ) -> None:
         self.buffer = buffer
         self.cfg = publish
@@ -66,6 +66,12 @@ class Publisher:
         self._acked: list[tuple[int, int]] = []  # buffer id ranges to delete
         self._cursor = 0  # highest buffer id handed to paho
         self._thread: threading.Thread | None = None
+        # Retained messages (meta, Home Assistant discovery…), republished on every connect:
+        # a broker that lost them (restarted without persistence) gets them back.
+        self._retained: dict[str, bytes] = {}
+        self._retained_lock = threading.Lock()
+        if meta is not None:
+            self._retained[self.meta_topic] = encode_meta(meta)
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=mqtt.client_id or f"fabcity-edge-{site}-{device}",
@@ -89,12 +95,11 @@ class Publisher:
         """Whether the broker connection is up."""
         return self._connected.is_set()
 
-    def _status(self, state: str) -> bytes:
-        return json.dumps({
-            "state": state, "ts": format_ts(now_ms()), "version": __version__,
-            "uptime_s": round(time.monotonic() - self._started, 1), "buffered": len(self.buffer),
-            "dropped": self.buffer.dropped,
-        }).encode()
+    def _status(self, state: Literal["online", "offline"]) -> bytes:
+        return encode_status(Status(
+            state=state, ts=format_ts(now_ms()), version=__version__,
+            uptime_s=round(time.monotonic() - self._started, 1), buffered=len(self.buffer),
+            dropped=self.buffer.dropped))
 
     def start(self) -> None:
         """Connect in the background and start draining; returns at once."""
@@ -103,13 +108,34 @@ class Publisher:
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
         self._thread.start()
 
-    def set_meta(self, meta: dict[str, Any]) -> None:
+    def set_meta(self, meta: DeviceMeta) -> None:
         """Replace the retained device description and publish it if it changed."""
-        if meta == self.meta:
-            return
         self.meta = meta
+        self.retain(self.meta_topic, encode_meta(meta))
+
+    def retain(self, topic: str, payload: bytes) -> None:
+        """Keep ``payload`` retained on ``topic``: published now if it changed, and again on
+        every connect."""
+        with self._retained_lock:
+            if self._retained.get(topic) == payload:
+                return
+            self._retained[topic] = payload
         if self.connected:
-            self.client.publish(self.meta_topic, json.dumps(meta).encode(), qos=1, retain=True)
+            self.client.publish(topic, payload, qos=1, retain=True)
+
+    def forget(self, topic: str) -> None:
+        """Stop retaining ``topic`` and clear it at the broker (an empty retained message)."""
+        with self._retained_lock:
+            if self._retained.pop(topic, None) is None:
+                return
+        if self.connected:
+            self.client.publish(topic, b"", qos=1, retain=True)
+
+    @property
+    def retained(self) -> dict[str, bytes]:
+        """A copy of the retained set (topic -> payload)."""
+        with self._retained_lock:
+            return dict(self._retained)
 
     def wake(self) -> None:
         """Tell the publisher that new readings are in the buffer."""
@@ -141,8 +167,10 @@ class Publisher:
             return
         self.link.connected()
         client.publish(self.status_topic, self._status("online"), qos=1, retain=True)
-        if self.meta is not None:
-            client.publish(self.meta_topic, json.dumps(self.meta).encode(), qos=1, retain=True)
+        # Taken under our lock, published outside it: paho holds its own lock while it calls
+        # back, and our publishing thread may hold ours while waiting for paho's.
+        for topic, payload in self.retained.items():
+            client.publish(topic, payload, qos=1, retain=True)
         self._connected.set()
         self._wake.set()
 

@@ -7,7 +7,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fabcity.errors import BadReading
 
-__all__ = ["DeviceMeta", "Location", "SensorMeta", "Status", "decode_meta", "decode_status"]
+__all__ = [
+    "DeviceMeta",
+    "Location",
+    "SensorMeta",
+    "Status",
+    "decode_meta",
+    "decode_status",
+    "encode_meta",
+    "encode_status",
+]
 
 
 class Location(BaseModel):
@@ -51,7 +60,8 @@ class Status(BaseModel):
     ts: str | None = None
     version: str | None = None
     uptime_s: float | None = None
-    buffered: int | None = None
+    buffered: int | None = Field(None, description="readings waiting on the device")
+    dropped: int | None = Field(None, description="readings the device discarded (full buffer)")
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -74,3 +84,17 @@ def decode_status(payload: bytes) -> Status:
 def decode_meta(payload: bytes) -> DeviceMeta:
     """Decode a ``meta`` payload or raise :class:`BadReading`."""
     return _decode(DeviceMeta, payload)
+
+
+def _encode(message: BaseModel) -> bytes:
+    return message.model_dump_json(exclude_none=True).encode()
+
+
+def encode_status(status: Status) -> bytes:
+    """The ``status`` payload, as both sides of the contract read it."""
+    return _encode(status)
+
+
+def encode_meta(meta: DeviceMeta) -> bytes:
+    """The ``meta`` payload, as both sides of the contract read it."""
+    return _encode(meta)

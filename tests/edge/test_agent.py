@@ -24,16 +24,18 @@ def test_meta_and_discovery_follow_metrics_learnt_at_open(
     agent: EdgeAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert agent.publisher.meta is not None
-    assert agent.publisher.meta["sensors"][0]["metrics"] == {"sequence": "1"}
-    before = list(agent._discovery)
-    assert any(b"sequence" in payload for _, payload in before)
+    assert agent.publisher.meta.sensors[0].metrics == {"sequence": "1"}
+    before = agent.publisher.retained
+    assert any(b"sequence" in payload for payload in before.values())
 
     driver = agent.drivers[0]
     monkeypatch.setattr(driver, "metrics", lambda: {"sequence": "1", "temperature": "degC"})
     agent._driver_opened(driver)
 
-    assert agent.publisher.meta["sensors"][0]["metrics"] == {"sequence": "1",
-                                                            "temperature": "degC"}
-    added = [topic for topic, payload in agent._discovery if (topic, payload) not in before]
+    assert agent.publisher.meta.sensors[0].metrics == {"sequence": "1",
+                                                        "temperature": "degC"}
+    after = agent.publisher.retained
+    added = [topic for topic in after if topic not in before]
     assert len(added) == 1 and "temperature" in added[0]
+    assert b"temperature" in after[agent.publisher.meta_topic]  # the meta changed too
     agent.buffer.close()
