@@ -31,13 +31,19 @@ def merge(rows: Iterable[BucketStats], every_ms: int) -> list[BucketStats]:
     """Combine rows ordered by series then start into buckets of ``every_ms``.
 
     Rows merged into one bucket add the counter step between them to its ``increase``; the
-    step into a bucket from the one before it is left to :func:`value_of`.
+    step into a bucket from the one before it is left to :func:`value_of`. A row that is a
+    bucket on its own comes back as it is (no copy: a 1-minute chart read from 1-minute
+    rollups merges nothing); the input rows are never modified.
     """
     out: list[BucketStats] = []
     current: BucketStats | None = None
+    owned = False  # ``current`` is our copy, safe to modify
     for row in rows:
         start = row.start_ms // every_ms * every_ms
         if current is not None and current.start_ms == start and current.key == row.key:
+            if not owned:
+                current = out[-1] = replace(current)
+                owned = True
             current.increase += row.increase + counter_step(current.last, row.first)
             current.count += row.count
             current.sum += row.sum
@@ -46,7 +52,8 @@ def merge(rows: Iterable[BucketStats], every_ms: int) -> list[BucketStats]:
             current.last = row.last
             current.unit = row.unit
         else:
-            current = replace(row, start_ms=start)
+            owned = start != row.start_ms
+            current = replace(row, start_ms=start) if owned else row
             out.append(current)
     return out
 
