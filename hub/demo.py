@@ -221,9 +221,9 @@ def _demo(args: argparse.Namespace) -> int:
 
         print(f"Writing {args.history_days} days of simulated history into {settings.storage.path}",
               flush=True)
-        prefill(service.storage, [(d.site, d.device, sensors[d.device]) for d in DEMO_DEVICES],
-                now_s,
-                rollups=service.rollup_state, days=args.history_days)
+        agents = [(d.site, d.device, sensors[d.device]) for d in DEMO_DEVICES]
+        prefill(service.storage, agents, now_s, rollups=service.rollup_state,
+                days=args.history_days)
     edges: list[subprocess.Popen[bytes]] = []
 
     def start_edges() -> None:
