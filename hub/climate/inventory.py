@@ -117,7 +117,7 @@ def _filled(base: InventoryRow, parts: list[tuple[str, EmissionRow]]) -> Invento
     sites = ", ".join(sorted({site for site, _ in parts}))
     comment = f"{parts[0][1].source} metered at {sites}"
     if coverage is not None:
-        comment += f"; coverage {coverage:.1%}"
+        comment += f"; coverage {coverage:.2%}"
     if missing:
         comment += f"; no emission factor for {', '.join(missing)}: their activity is not " \
                    "in the total"

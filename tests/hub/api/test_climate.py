@@ -25,6 +25,10 @@ SITES = [
                grid_losses_included=True),
 ]
 
+DOC_LINE = ("I.2.2,2,Stationary energy,Commercial and institutional buildings and facilities,"
+            "Grid-supplied energy consumed within the city boundary,,7.800,kWh,0.250000,"
+            "kgCO2e/kWh,,,,0.001950,L,,grid electricity metered at fablab-bcn; coverage 0.01%")
+
 
 def _at(text: str) -> int:
     return parse_ts(f"2026-01-10T{text}:00Z")
@@ -87,6 +91,7 @@ def test_inventory_csv_rows_carry_figures_or_notation_keys(climate: TestClient) 
         "2", "", "7.800", "kWh", "0.250000", "0.001950", "L")
     assert (rows["I.2.3"]["Activity amount"], rows["I.2.3"]["Total (tCO2e)"]) == (
         "0.468", "0.000117")
+    assert DOC_LINE in answer.text.splitlines()  # the line docs/climate.md shows
     assert rows["I.2.1"]["Notation key"] == "NO"  # fuel_combustion = false
     assert rows["I.3.3"]["Notation key"] == "IE"  # losses in the makerspace's grid factor
     assert rows["I.3.2"]["Notation key"] == "NE"  # no meter there yet
