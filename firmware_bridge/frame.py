@@ -72,6 +72,8 @@ class DecoderStats:
     malformed: int = 0
     truncated: int = 0
     overlong: int = 0
+    #: Bytes outside any frame attempt (a frame attempt runs from its "$" through the "\n"
+    #: ending its line): text lines with their "\r\n", and text before a "$".
     noise_bytes: int = 0
 
 
@@ -144,8 +146,10 @@ class FrameDecoder:
         stats = self.stats
         dollar = line.rfind(FRAME_START)
         if dollar < 0:
+            # Noise is every byte outside a frame attempt, its line terminator included (the
+            # "\n" split off above); a blank line is counted but not reported.
+            stats.noise_bytes += len(line) + 1
             if line.strip():
-                stats.noise_bytes += len(line)
                 out.append(Rejected("noise", line[:REJECTED_SNIPPET_BYTES]))
             return
         if dollar:

@@ -18,8 +18,11 @@ from firmware_bridge.frame import Frame, encode_frame
 
 __all__ = [
     "COMMANDS",
+    "DEFAULT_IDENTIFY_S",
     "MAX_CHANNELS",
+    "MAX_IDENTIFY_S",
     "MAX_INTERVAL_MS",
+    "MIN_IDENTIFY_S",
     "MIN_INTERVAL_MS",
     "PROTOCOL_VERSION",
     "Ack",
@@ -28,6 +31,7 @@ __all__ = [
     "Hello",
     "Message",
     "Readings",
+    "check_identify_seconds",
     "encode_ack",
     "encode_error",
     "encode_hello",
@@ -44,6 +48,10 @@ COMMANDS = ("HELLO", "PING", "INTERVAL", "IDENTIFY")
 MAX_CHANNELS = 64
 MIN_INTERVAL_MS = 100
 MAX_INTERVAL_MS = 86_400_000
+#: IDENTIFY blinks for ``s`` seconds: at least one blink, at most an hour (fits 32-bit ms).
+MIN_IDENTIFY_S = 1
+MAX_IDENTIFY_S = 3600
+DEFAULT_IDENTIFY_S = 5
 UPTIME_MODULUS = 1 << 32
 
 CHANNEL_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -192,6 +200,7 @@ def _parse_hello(frame: Frame) -> Hello:
     if len(channels) > MAX_CHANNELS:
         raise ProtocolError(f"device {device!r} announces {len(channels)} channels, "
                             f"at most {MAX_CHANNELS} are allowed")
+    _refuse_repeated_channels(device, channels)
     return Hello(
         seq=frame.seq,
         uptime_ms=_uptime(frame),
@@ -202,6 +211,29 @@ def _parse_hello(frame: Frame) -> Hello:
         interval_ms=_uint(frame, "iv", UPTIME_MODULUS, required=False),
         ref=_uint(frame, "ref", 1 << 16, required=False),
     )
+
+
+def _refuse_repeated_channels(device: str, channels: tuple[Channel, ...]) -> None:
+    """Two channels with one sensor and metric would write two values into one series."""
+    first: dict[tuple[str, str], int] = {}
+    for index, channel in enumerate(channels):
+        key = (channel.sensor, channel.metric)
+        if key in first:
+            raise ProtocolError(
+                f"device {device!r} announces channel {channel.sensor}:{channel.metric} twice "
+                f"(channels {first[key]} and {index}): each sensor:metric pair may appear "
+                "once in ch, or two values would land in one series"
+            )
+        first[key] = index
+
+
+def check_identify_seconds(value: str | int) -> int:
+    """The ``s`` of an IDENTIFY command as a number, refused outside its range."""
+    text = str(value)
+    if not (text.isdigit() and MIN_IDENTIFY_S <= int(text) <= MAX_IDENTIFY_S):
+        raise ProtocolError(f"IDENTIFY s={text!r}: seconds must be a whole number in "
+                            f"{MIN_IDENTIFY_S}..{MAX_IDENTIFY_S}")
+    return int(text)
 
 
 def _parse_readings(frame: Frame) -> Readings:

@@ -25,7 +25,14 @@ from firmware_bridge.errors import (
     ProtocolError,
 )
 from firmware_bridge.frame import SEQ_MODULUS, Frame, FrameDecoder, Rejected, encode_frame
-from firmware_bridge.messages import Ack, DeviceError, Hello, Message, parse_message
+from firmware_bridge.messages import (
+    Ack,
+    DeviceError,
+    Hello,
+    Message,
+    check_identify_seconds,
+    parse_message,
+)
 from firmware_bridge.sequence import SequenceTracker
 from firmware_bridge.stats import LinkStats
 
@@ -124,7 +131,8 @@ class DeviceSession:
         self._decoder = FrameDecoder()
         self._sequence = SequenceTracker()
         self._device_clock = DeviceClock()
-        self._counts = {"bad_messages": 0, "unknown_kinds": 0, "reboots": 0, "reconnects": 0}
+        self._counts = {"bad_messages": 0, "unknown_kinds": 0, "refused_hellos": 0, "reboots": 0,
+                        "reconnects": 0}
         self._seen_frames = False
         self._next_seq = 0
         self._lock = threading.Lock()  # guards writes, _pending and the state below
@@ -199,8 +207,11 @@ class DeviceSession:
         """Send a command and wait for its answer (an ACK, or a HELLO for ``HELLO``).
 
         Raises :class:`CommandRejected` if the device answers ERR, :class:`CommandTimeout`
-        after ``1 + retries`` unanswered attempts.
+        after ``1 + retries`` unanswered attempts, :class:`ProtocolError` before sending an
+        ``IDENTIFY`` whose ``s`` is out of range (``MIN_IDENTIFY_S..MAX_IDENTIFY_S``).
         """
+        if name == "IDENTIFY" and fields and "s" in fields:
+            fields = {**fields, "s": check_identify_seconds(fields["s"])}
         for _attempt in range(retries + 1):
             pending = _Pending()
             seq = self._send(name, fields or {}, pending)
@@ -350,6 +361,7 @@ class DeviceSession:
         try:
             message = parse_message(frame)
         except ProtocolError as exc:
+            self._observe_sequence_only(frame)
             if frame.kind == "HELLO":
                 self._refuse(exc)
             else:
@@ -357,6 +369,7 @@ class DeviceSession:
                 self._emit(Rejected("bad_message", frame.raw, str(exc)))
             return
         if message is None:
+            self._observe_sequence_only(frame)
             self._counts["unknown_kinds"] += 1
             self._emit(Received(frame, None, received_ms, None, self._hello))
             return
@@ -372,6 +385,13 @@ class DeviceSession:
                     pending.answer = message
                     pending.done.set()
         self._emit(Received(frame, message, received_ms, ts_ms, self._hello))
+
+    def _observe_sequence_only(self, frame: Frame) -> None:
+        """A valid frame whose content is unknown or refused still took a sequence number
+        (spec section 3: +1 per frame of any kind), so skipping it would count a false loss."""
+        if frame.kind == "HELLO" and frame.seq == 0 and "ref" not in frame.fields:
+            self._sequence.reset()  # a boot HELLO, even a refused one, starts the numbering
+        self._sequence.observe(frame.seq)
 
     def _note_restart(self, frame: Frame, message: Message) -> None:
         """A HELLO numbered 0, or a clock that went backwards, means the device restarted."""
@@ -407,6 +427,7 @@ class DeviceSession:
 
     def _refuse(self, error: ProtocolError) -> None:
         log.debug("%s: %s", self.port, error)
+        self._counts["refused_hellos"] += 1
         with self._changed:
             self._hello = None
             self._refusal = error

@@ -16,11 +16,14 @@ import tty
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from firmware_bridge.errors import ProtocolError
 from firmware_bridge.frame import SEQ_MODULUS, Frame, FrameDecoder
 from firmware_bridge.messages import (
+    DEFAULT_IDENTIFY_S,
     MAX_INTERVAL_MS,
     MIN_INTERVAL_MS,
     Channel,
+    check_identify_seconds,
     encode_ack,
     encode_error,
     encode_hello,
@@ -160,8 +163,9 @@ class SimulatedFirmware:
             self.interval_ms = int(text)
             self.send(lambda seq, t: encode_ack(seq, t, ref, {"ms": text}))
         elif command.kind == "IDENTIFY":
-            seconds = command.fields.get("s", "5")
-            if not seconds.isdigit():
+            try:
+                seconds = check_identify_seconds(command.fields.get("s", DEFAULT_IDENTIFY_S))
+            except ProtocolError:
                 self.send(lambda seq, t: encode_error(seq, t, "bad_arg", ref=ref))
                 return
             self.send(lambda seq, t: encode_ack(seq, t, ref, {"s": seconds}))

@@ -20,6 +20,7 @@ class LinkStats:
     noise_bytes: int = 0
     bad_messages: int = 0
     unknown_kinds: int = 0
+    refused_hellos: int = 0
     lost_frames: int = 0
     gaps: int = 0
     reboots: int = 0
@@ -47,6 +48,7 @@ class LinkStats:
             f"frames {self.frames} | bad checksum {self.bad_checksum} | "
             f"malformed {self.malformed} | truncated {self.truncated} | "
             f"lost {self.lost_frames} in {self.gaps} gaps | overlong {self.overlong} | "
-            f"bad messages {self.bad_messages} | noise {self.noise_bytes} B | "
+            f"bad messages {self.bad_messages} | unknown kinds {self.unknown_kinds} | "
+            f"refused HELLOs {self.refused_hellos} | noise {self.noise_bytes} B | "
             f"reboots {self.reboots} | reconnects {self.reconnects}"
         )

@@ -426,3 +426,17 @@ fc_command fc_command_of(const fc_frame *frame)
     if (fc_streq(frame->kind, "IDENTIFY")) return FC_CMD_IDENTIFY;
     return FC_CMD_UNKNOWN;
 }
+
+int fc_identify_seconds(const fc_frame *frame, uint32_t *seconds)
+{
+    const char *text = fc_frame_get(frame, "s");
+    uint32_t value = FC_DEFAULT_IDENTIFY_S;
+    if (text != NULL && !fc_parse_u32(text, &value)) {
+        return 0;
+    }
+    if (value < FC_MIN_IDENTIFY_S || value > FC_MAX_IDENTIFY_S) {
+        return 0;
+    }
+    *seconds = value;
+    return 1;
+}

@@ -128,6 +128,15 @@ typedef enum {
 
 fc_command fc_command_of(const fc_frame *frame);
 
+/* IDENTIFY blinks for s seconds: FC_MIN_IDENTIFY_S..FC_MAX_IDENTIFY_S, default when absent. */
+#define FC_MIN_IDENTIFY_S 1u
+#define FC_MAX_IDENTIFY_S 3600u
+#define FC_DEFAULT_IDENTIFY_S 5u
+
+/* The s field of an IDENTIFY command: 1 with *seconds set, or 0 if it is not a number in
+ * range (answer ERR code=bad_arg). */
+int fc_identify_seconds(const fc_frame *frame, uint32_t *seconds);
+
 #ifdef __cplusplus
 }
 #endif

@@ -39,6 +39,26 @@ def build_c_simulator(out_dir: Path) -> Path:
     return exe
 
 
+def build_arduino_sketch(out_dir: Path) -> Path:
+    """Build the Arduino sketch for the host against the stub core in arduino_stub/."""
+    if shutil.which("g++") is None or shutil.which("gcc") is None:
+        pytest.skip("gcc/g++ are not installed (Debian packages gcc, g++)")
+    stub = Path(__file__).parent / "arduino_stub"
+    sketch = FIRMWARE_DIR / "arduino" / "fabcity_bridge" / "fabcity_bridge.ino"
+    exe = out_dir / "sketch"
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c",
+                    str(FIRMWARE_DIR / "fabcity_proto.c"), "-o", str(out_dir / "proto.o")],
+                   check=True)
+    build = subprocess.run(
+        ["g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", f"-I{stub}", f"-I{FIRMWARE_DIR}",
+         "-include", "Arduino.h", "-x", "c++", str(sketch), "-x", "c++",
+         str(stub / "stub_main.cpp"), "-x", "none", str(out_dir / "proto.o"), "-o", str(exe)],
+        capture_output=True, text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    return exe
+
+
 def wait_until(predicate: Callable[[], object], timeout_s: float = 5.0, what: str = "") -> None:
     """Poll ``predicate`` until it is truthy, or fail naming ``what``."""
     deadline = time.monotonic() + timeout_s

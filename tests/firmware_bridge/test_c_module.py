@@ -7,7 +7,7 @@ import pytest
 
 from firmware_bridge.crc import crc16
 from firmware_bridge.frame import Frame, FrameDecoder, Rejected, encode_frame
-from tests.firmware_bridge.helpers import FIRMWARE_DIR, python_vectors
+from tests.firmware_bridge.helpers import FIRMWARE_DIR, build_arduino_sketch, python_vectors
 
 
 def test_c_encoder_output_is_byte_identical_to_the_python_encoder(c_simulator: Path) -> None:
@@ -86,19 +86,7 @@ def test_module_compiles_cleanly_with_strict_warnings(tmp_path: Path, flags: lis
 
 def test_arduino_sketch_speaks_the_protocol_on_stub_hardware(tmp_path: Path) -> None:
     """The sketch, built for the host against a stub Arduino core, answers and reports."""
-    stub = Path(__file__).parent / "arduino_stub"
-    sketch = FIRMWARE_DIR / "arduino" / "fabcity_bridge" / "fabcity_bridge.ino"
-    exe = tmp_path / "sketch"
-    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c",
-                    str(FIRMWARE_DIR / "fabcity_proto.c"), "-o", str(tmp_path / "proto.o")],
-                   check=True)
-    build = subprocess.run(
-        ["g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", f"-I{stub}", f"-I{FIRMWARE_DIR}",
-         "-include", "Arduino.h", "-x", "c++", str(sketch), "-x", "c++",
-         str(stub / "stub_main.cpp"), "-x", "none", str(tmp_path / "proto.o"), "-o", str(exe)],
-        capture_output=True, text=True,
-    )
-    assert build.returncode == 0, build.stderr
+    exe = build_arduino_sketch(tmp_path)
     commands = (encode_frame(0, "PING") + encode_frame(1, "INTERVAL", {"ms": 1000})
                 + encode_frame(2, "IDENTIFY", {"s": 2}) + encode_frame(3, "HELLO"))
     output = subprocess.run([exe, "8000"], input=commands, capture_output=True,

@@ -1,12 +1,14 @@
 """``fabcity bridge monitor`` and ``fabcity bridge send`` against a simulated device."""
 
+import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from fabcity.cli import main
+from firmware_bridge.frame import encode_frame
 from firmware_bridge.simulator import SimulatedFirmware, VirtualPort
 
 
@@ -86,6 +88,8 @@ def test_send_hello_lists_the_channels(
     (["interval", "fast"], "interval needs VALUE"),
     (["interval", "5"], "interval 5 ms out of range 100..86400000"),
     (["identify", "-1"], "identify takes VALUE in seconds"),
+    (["identify", "0"], "identify takes VALUE in seconds (1..3600), got '0'"),
+    (["identify", "3601"], "identify takes VALUE in seconds (1..3600), got '3601'"),
     (["ping", "3"], "ping takes no VALUE"),
 ])
 def test_send_bad_value_is_a_precise_message(
@@ -143,3 +147,88 @@ def test_help_names_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for word in ("ping", "hello", "interval", "identify", "--timeout-s"):
         assert word in out
+
+
+def test_monitor_does_not_report_a_frame_of_an_unknown_kind_as_lost(
+    firmware: SimulatedFirmware, virtual_port: VirtualPort, capsys: pytest.CaptureFixture[str]
+) -> None:
+    later(lambda: firmware.send(lambda seq, t: encode_frame(seq, "STAT", {"t": t, "heap": 2})))
+    assert main(["bridge", "monitor", str(virtual_port.path), "--duration-s", "0.4"]) == 0
+    out = capsys.readouterr().out
+    assert " STAT  t=" in out and " heap=2  (unknown kind)" in out
+    assert "lost (sequence gap)" not in out
+    assert "lost 0 in 0 gaps" in out.splitlines()[-1]
+    assert "unknown kinds 1 |" in out.splitlines()[-1]
+
+
+def later(action: Callable[[], None], delay_s: float = 0.1) -> None:
+    """Act on the device once the monitor has opened the port (opening flushes its input)."""
+    def run() -> None:
+        time.sleep(delay_s)
+        action()
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+NOISE = b"\x00\x13\x07boot\x1b[2J\x7f\\\xfe\r\n"
+
+
+def test_monitor_escapes_every_control_byte_of_line_noise(
+    firmware: SimulatedFirmware, virtual_port: VirtualPort, capsys: pytest.CaptureFixture[str]
+) -> None:
+    later(lambda: firmware.inject(NOISE + b"\x11$5 R t=\x01*0000\r\n"))  # XOFF, bad frame
+    assert main(["bridge", "monitor", str(virtual_port.path), "--duration-s", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "!! noise: \\x00\\x13\\x07boot\\x1b[2J\\x7f\\\\\\xfe\n" in out
+    assert "!! bad_checksum" in out and "$5 R t=\\x01*0000" in out
+    assert all(c == "\n" or " " <= c <= "~" for c in out), "a raw control byte reached stdout"
+
+
+def test_monitor_raw_escapes_control_bytes_too(
+    firmware: SimulatedFirmware, virtual_port: VirtualPort, capsys: pytest.CaptureFixture[str]
+) -> None:
+    later(lambda: firmware.inject(NOISE))
+    assert main(["bridge", "monitor", str(virtual_port.path), "--raw", "--duration-s", "0.4"]) == 0
+    out = capsys.readouterr().out
+    assert "\\x00\\x13\\x07boot\\x1b[2J\\x7f\\\\\\xfe\n" in out
+    assert all(c == "\n" or " " <= c <= "~" for c in out)
+
+
+def test_monitor_json_prints_one_object_per_line_and_a_final_summary(
+    firmware: SimulatedFirmware, virtual_port: VirtualPort, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def damage() -> None:
+        firmware.inject(NOISE)
+        firmware.skip(2)
+
+    later(damage)
+    assert main(["bridge", "monitor", str(virtual_port.path), "--json", "--duration-s", "0.5"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    types = [line["type"] for line in lines]
+    assert types[-1] == "summary" and types.count("summary") == 1
+    assert {"frame", "noise", "lost", "connected"} <= set(types)
+    frame = next(line for line in lines if line["type"] == "frame" and line["kind"] == "R")
+    raw = bytes.fromhex(frame["raw_hex"])
+    assert raw.startswith(b"$%d R " % frame["seq"]) and frame["fields"]["t"].isdigit()
+    assert frame["ts"].endswith("Z") and frame["received"].endswith("Z")
+    noise = next(line for line in lines if line["type"] == "noise")
+    assert bytes.fromhex(noise["raw_hex"]) == NOISE.rstrip(b"\n")
+    assert next(line for line in lines if line["type"] == "lost")["frames"] == 2
+    summary = lines[-1]
+    assert summary["ended"] == "duration" and summary["frames"] >= 5
+    assert summary["lost_frames"] == 2 and summary["noise_bytes"] == len(NOISE)
+    for counter in ("bad_checksum", "malformed", "truncated", "unknown_kinds", "reconnects"):
+        assert summary[counter] == 0
+
+
+def test_monitor_json_and_raw_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["bridge", "monitor", "/dev/ttyACM0", "--json", "--raw"])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_monitor_help_documents_json(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["bridge", "monitor", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--json" in out and "'summary'" in out and "raw_hex" in out

@@ -38,7 +38,21 @@ def test_decoder_skips_noise_and_counts_it() -> None:
     items = decoder.feed(b"boot v1.2 ok\r\n\x00\xff garbage " + good)
     assert items[0] == Rejected("noise", b"boot v1.2 ok\r")
     assert isinstance(items[1], Frame) and items[1].seq == 1
-    assert decoder.stats.noise_bytes == len(b"boot v1.2 ok\r\n") - 1 + len(b"\x00\xff garbage ")
+    assert decoder.stats.noise_bytes == len(b"boot v1.2 ok\r\n") + len(b"\x00\xff garbage ")
+
+
+@pytest.mark.parametrize(("stream", "noise"), [
+    (b"boot ok\r\n", 9),  # a text line counts its "\r\n"
+    (b"boot ok\n", 8),  # or its bare "\n"
+    (b"\r\n\n", 3),  # blank lines are noise too, though not reported
+    (b"dbg $1 PING*8C6F\r\n", 4),  # text before a "$": the frame's own bytes are not noise
+    (b"x$7 R t=1\r\n", 1),  # a malformed frame is a frame attempt, not noise
+])
+def test_noise_bytes_are_every_byte_outside_frame_attempts(stream: bytes, noise: int) -> None:
+    decoder = FrameDecoder()
+    for i in range(len(stream)):  # byte by byte: the count must not depend on the chunks
+        decoder.feed(stream[i:i + 1])
+    assert decoder.stats.noise_bytes == noise
 
 
 def test_frame_cut_short_by_the_next_is_truncated_and_the_next_still_decodes() -> None:

@@ -121,3 +121,18 @@ def test_number_formatting_refuses_non_finite_values() -> None:
     assert format_number(1.5) == "1.5" and format_number(3) == "3"
     with pytest.raises(ProtocolError):
         format_number(float("nan"))
+
+
+@pytest.mark.parametrize(("listed", "repeated"), [
+    ("a0:voltage:V,a0:voltage:V", "a0:voltage twice (channels 0 and 1)"),
+    ("p:rate:Hz,a1:voltage:V,p:rate:kHz", "p:rate twice (channels 0 and 2)"),
+])
+def test_hello_repeating_a_channel_is_refused_naming_it(listed: str, repeated: str) -> None:
+    with pytest.raises(ProtocolError) as refused:
+        parse_message(_hello(ch=listed))
+    assert f"device 'lab-uno-1' announces channel {repeated}" in str(refused.value)
+
+
+def test_one_metric_on_two_sensors_is_not_a_repeat() -> None:
+    hello = parse_message(_hello(ch="a0:voltage:V,a1:voltage:V"))
+    assert isinstance(hello, Hello) and len(hello.channels) == 2

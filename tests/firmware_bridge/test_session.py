@@ -12,9 +12,11 @@ from firmware_bridge.errors import (
     CommandRejected,
     CommandTimeout,
     DeviceUnavailable,
+    ProtocolError,
     UnsupportedProtocol,
 )
-from firmware_bridge.messages import Ack, Readings
+from firmware_bridge.frame import encode_frame
+from firmware_bridge.messages import Ack, Channel, Readings
 from firmware_bridge.session import Connected, DeviceSession, Disconnected, LinkEvent, Received
 from firmware_bridge.simulator import SimulatedFirmware, VirtualPort
 from tests.firmware_bridge.helpers import wait_until
@@ -67,7 +69,10 @@ def test_handshake_learns_the_device_and_its_channels(
     assert hello is not None and hello.device == "sim-py-1" and hello.protocol == (1, 0)
     assert [c.label for c in hello.channels] == [
         "a0:voltage:V", "a1:voltage:V", "ds18b20:temperature:degC"]
-    assert recorder.of(Connected)[0].hello == hello
+    # The boot HELLO and the answer to the host's request may both arrive: either may be the
+    # one in force when open() returns, but both describe the same device.
+    connected = recorder.of(Connected)[0].hello
+    assert (connected.device, connected.channels) == (hello.device, hello.channels)
     wait_until(lambda: firmware.interval_ms == 100, what="INTERVAL sent after the handshake")
 
 
@@ -282,3 +287,57 @@ def test_c_firmware_uptime_wrap_keeps_timestamps_rising(
     assert stamps == sorted(stamps)
     assert session.stats.reboots == 0
     assert max(r.received_ms - r.ts_ms for r in recorder.readings()) < 1000  # type: ignore[operator]
+
+
+# ---- every frame takes a sequence number (spec section 3) ----------------------------------
+
+
+def test_frames_of_an_unknown_kind_are_not_counted_as_lost(
+    firmware: SimulatedFirmware, session: DeviceSession, recorder: Recorder
+) -> None:
+    session.open()
+    wait_until(lambda: recorder.readings(), what="first reading")
+    firmware.send(lambda seq, t: encode_frame(seq, "STAT", {"t": t, "heap": 2048}))
+    firmware.send(lambda seq, t: encode_frame(seq, "STAT", {"t": t, "heap": 2000}))
+    seen = len(recorder.readings())
+    wait_until(lambda: len(recorder.readings()) >= seen + 3, what="readings after the STATs")
+    assert session.stats.unknown_kinds == 2
+    assert (session.stats.lost_frames, session.stats.gaps) == (0, 0)
+
+
+def test_a_refused_message_still_takes_its_sequence_number(
+    firmware: SimulatedFirmware, session: DeviceSession, recorder: Recorder
+) -> None:
+    session.open()
+    wait_until(lambda: recorder.readings(), what="first reading")
+    firmware.send(lambda seq, t: encode_frame(seq, "R", {"t": str(t), "0": "nan"}))
+    seen = len(recorder.readings())
+    wait_until(lambda: len(recorder.readings()) >= seen + 3, what="readings after the bad one")
+    assert session.stats.bad_messages == 1
+    assert session.stats.lost_frames == 0
+
+
+def test_hello_with_a_repeated_channel_is_refused_and_counted(
+    virtual_port: VirtualPort, session: DeviceSession
+) -> None:
+    channels = (Channel("a0", "voltage", "V"), Channel("a0", "voltage", "V"))
+    device = SimulatedFirmware(virtual_port.fd, channels=channels).start()
+    try:
+        with pytest.raises(ProtocolError, match=r"channel a0:voltage twice \(channels 0 and 1\)"):
+            session.open()
+    finally:
+        device.stop()
+    assert session.stats.refused_hellos >= 1
+
+
+@pytest.mark.parametrize("seconds", [0, 3601, "5s"])
+def test_identify_out_of_range_is_refused_before_it_is_sent(
+    firmware: SimulatedFirmware, session: DeviceSession, seconds: int | str
+) -> None:
+    session.open()
+    with pytest.raises(ProtocolError, match=r"IDENTIFY s=.*: seconds must be a whole number in "
+                                            r"1\.\.3600"):
+        session.command("IDENTIFY", {"s": seconds})
+    assert session.command("IDENTIFY", {"s": 3600}).fields == {"s": "3600"}  # type: ignore[union-attr]
+    sent = [c.fields for c in firmware.commands if c.kind == "IDENTIFY"]
+    assert sent == [{"s": "3600"}]  # only the valid one went out

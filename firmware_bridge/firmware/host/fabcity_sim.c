@@ -177,9 +177,7 @@ static void handle_command(struct device *d, const fc_frame *frame)
         fc_end(&d->w);
         break;
     case FC_CMD_IDENTIFY:
-        text = fc_frame_get(frame, "s");
-        value = 5;
-        if (text != NULL && !fc_parse_u32(text, &value)) {
+        if (!fc_identify_seconds(frame, &value)) {
             fc_send_error(&d->w, uptime(d), "bad_arg", frame->seq, FC_NO_CHANNEL);
             break;
         }

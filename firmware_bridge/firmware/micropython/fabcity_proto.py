@@ -14,6 +14,10 @@ BAD_CHECKSUM = "bad_checksum"
 MALFORMED = "malformed"
 OVERLONG = "overlong"
 
+MIN_IDENTIFY_S = 1
+MAX_IDENTIFY_S = 3600
+DEFAULT_IDENTIFY_S = 5
+
 _KEY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 
 
@@ -36,6 +40,15 @@ def fixed(mantissa, decimals):
         return sign + str(whole)
     frac = str(rest)
     return sign + str(whole) + "." + "0" * (decimals - len(frac)) + frac
+
+
+def identify_seconds(fields):
+    """The s field of an IDENTIFY command as an int, or None if out of range (bad_arg)."""
+    text = fields.get("s", str(DEFAULT_IDENTIFY_S))
+    if not text or not all("0" <= c <= "9" for c in text):
+        return None
+    value = int(text)
+    return value if MIN_IDENTIFY_S <= value <= MAX_IDENTIFY_S else None
 
 
 class Writer:

@@ -13,7 +13,7 @@ import time
 import ds18x20
 import machine
 import onewire
-from fabcity_proto import Reader, Writer, fixed
+from fabcity_proto import Reader, Writer, fixed, identify_seconds
 
 FIRMWARE_VERSION = "1.0.0"
 DEFAULT_INTERVAL_MS = 5000
@@ -120,10 +120,10 @@ def main():
                     else:
                         writer.error(now, "bad_arg", ref=seq)
                 elif kind == "IDENTIFY":
-                    text = fields.get("s", "5")
-                    if text.isdigit():
-                        identify_until = time.ticks_add(time.ticks_ms(), int(text) * 1000)
-                        writer.ack(now, seq, [("s", text)])
+                    seconds = identify_seconds(fields)
+                    if seconds is not None:
+                        identify_until = time.ticks_add(time.ticks_ms(), seconds * 1000)
+                        writer.ack(now, seq, [("s", seconds)])
                     else:
                         writer.error(now, "bad_arg", ref=seq)
                 else:

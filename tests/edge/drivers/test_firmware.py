@@ -12,6 +12,7 @@ from edge.drivers.firmware import FirmwareDriver, metric_names
 from edge.sampler import Sampler
 from fabcity.errors import ConfigError, DriverError
 from fabcity.reading import Reading, now_ms
+from firmware_bridge.frame import encode_frame
 from firmware_bridge.messages import Channel
 from firmware_bridge.simulator import SimulatedFirmware, VirtualPort
 from tests.firmware_bridge.helpers import wait_until
@@ -158,3 +159,23 @@ def test_bad_options_name_the_sensor_and_field(options: dict, message: str) -> N
     with pytest.raises(ConfigError, match=message) as caught:
         create_driver(SensorConfig(driver="firmware", name="bench", **options))
     assert "bench" in str(caught.value)
+
+
+def test_frames_of_an_unknown_kind_cost_no_readings_and_no_lost_count(
+    device: SimulatedFirmware, port: VirtualPort
+) -> None:
+    samples: list[Sample] = []
+    driver = make_driver(port)
+    try:
+        driver.open()
+        driver.start(samples.extend)
+        wait_until(lambda: device.interval_ms == 100, what="the sensor's interval on the device")
+        wait_until(lambda: samples, what="first samples")
+        device.send(lambda seq, t: encode_frame(seq, "STAT", {"t": t, "heap": 2048}))
+        count = len(samples)
+        wait_until(lambda: len(samples) >= count + 6, what="samples after the STAT frame")
+        stats = driver.session.stats
+    finally:
+        driver.close()
+    assert stats.unknown_kinds == 1
+    assert (stats.lost_frames, stats.gaps) == (0, 0)

@@ -19,8 +19,6 @@ static const unsigned long BAUD_RATE = 115200UL;
 static const uint32_t DEFAULT_INTERVAL_MS = 5000UL;
 static const uint32_t MIN_INTERVAL_MS = 100UL;
 static const uint32_t MAX_INTERVAL_MS = 86400000UL;
-static const uint32_t DEFAULT_IDENTIFY_S = 5UL;
-static const uint32_t MAX_IDENTIFY_S = 3600UL;
 static const uint32_t BLINK_HALF_PERIOD_MS = 100UL;
 static const int32_t ADC_REFERENCE_MV = 5000L;
 static const int32_t ADC_FULL_SCALE = 1023L;
@@ -149,9 +147,7 @@ static void handle_command(const fc_frame *frame)
         fc_end(&writer);
         break;
     case FC_CMD_IDENTIFY:
-        text = fc_frame_get(frame, "s");
-        value = DEFAULT_IDENTIFY_S;
-        if ((text != NULL && !fc_parse_u32(text, &value)) || value > MAX_IDENTIFY_S) {
+        if (!fc_identify_seconds(frame, &value)) {
             fc_send_error(&writer, now, "bad_arg", frame->seq, FC_NO_CHANNEL);
             break;
         }
