@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -32,6 +32,7 @@ from paho.mqtt.properties import Properties
 from fabcity.codec import decode_batch
 from fabcity.device import decode_meta, decode_status
 from fabcity.errors import BadReading, StorageUnavailable
+from fabcity.link import LinkReporter, connack_hint
 from fabcity.mqtt import BrokerAddress, apply_credentials
 from fabcity.reading import Reading, now_ms
 from fabcity.topic import PREFIX, Kind, Topic, subscription
@@ -50,8 +51,9 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our queue through a week-long hub outage
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
-IDLE_POLL_S = 0.002  # the decoder's nap when the queue is empty
+IDLE_WAIT_S = 0.1  # the decoder blocks this long for a first message, then checks for stop
 MAX_CACHED_TOPICS = 100_000
+RECONNECT_MAX_S = 30
 MAX_UNEXPECTED_FAILURES = 5  # then ingest gives up and the hub exits for systemd to restart
 
 
@@ -105,9 +107,10 @@ class Ingest:
         self.storage_problem: tuple[str, int] | None = None
         #: The error ingest gave up on; once set, nothing more is acked.
         self.failed: BaseException | None = None
-        # paho's thread appends, the writer pops: deque operations are atomic, no lock needed.
-        self._queue: deque[_Message] = deque()
-        metrics.pending.set_function(lambda: len(self._queue))
+        # paho's thread puts, the decoder gets: SimpleQueue is C code, thread-safe, and lets
+        # the decoder block when there is nothing to do instead of polling.
+        self._queue: queue.SimpleQueue[_Message] = queue.SimpleQueue()
+        metrics.pending.set_function(self._queue.qsize)
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._logged_reasons: set[str] = set()
@@ -124,9 +127,11 @@ class Ingest:
                                       protocol=paho.MQTTv311, clean_session=False,
                                       manual_ack=True)
         apply_credentials(self.client, address, mqtt.username, mqtt.password, mqtt.ca_file)
-        self.client.reconnect_delay_set(1, 30)
+        self.client.reconnect_delay_set(1, RECONNECT_MAX_S)
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
+        self.link = LinkReporter(log, address, "hub", mqtt.ca_file, RECONNECT_MAX_S)
         self.client.on_message = self._on_message
 
     @property
@@ -167,11 +172,12 @@ class Ingest:
     def _on_connect(self, client: paho.Client, _userdata: Any, flags: Any, reason: Any,
                     _props: Any = None) -> None:
         if reason.is_failure:
-            log.error("broker %s refused the hub: %s", self.address, reason)
+            self.link.failed(connack_hint(reason))
             return
         session = "resumed" if getattr(flags, "session_present", False) else "new"
-        log.info("hub connected to %s (MQTT %s, %s session)", self.address, self.protocol,
-                 session)
+        self.link.connected()
+        log.info("MQTT %s, %s session, %d messages waiting to be stored", self.protocol,
+                 session, self._queue.qsize())
         filters = [f"{PREFIX}/#"]  # everything, so even bad topics are counted
         if self.mqtt.shared_group:
             group = f"$share/{self.mqtt.shared_group}/"
@@ -184,40 +190,53 @@ class Ingest:
     def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any,
                        _props: Any = None) -> None:
         if self._connected.is_set() and not self._stop.is_set():
-            log.warning("hub lost the broker %s (%s); reconnecting", self.address, reason)
+            self.link.lost(reason)
         self._connected.clear()
         self.metrics.mqtt_connected.set(0)
 
+    def _on_connect_fail(self, _client: paho.Client, _userdata: Any) -> None:
+        if not self._stop.is_set():
+            self.link.connect_failed()
+
     def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
-        self._queue.append(_Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, now_ms()))
+        self._queue.put(_Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, now_ms()))
 
     # The decode thread: messages -> batches of readings.
     def _decode_loop(self) -> None:
-        while not (self._stop.is_set() and not self._queue):
-            if self._queue:
-                self._decoded.put(self._decode_one_batch())
-            else:
-                time.sleep(IDLE_POLL_S)
+        while True:
+            try:
+                first = self._queue.get(timeout=IDLE_WAIT_S)
+            except queue.Empty:
+                if self._stop.is_set():
+                    break
+                continue
+            self._decoded.put(self._decode_one_batch(first))
         self._decoded.put(None)  # tells the store thread to finish
 
-    def _decode_one_batch(self) -> _DecodedBatch:
+    def _decode_one_batch(self, first: _Message) -> _DecodedBatch:
         """Decode messages until the batch is full or the flush interval ends."""
         batch = _DecodedBatch()
         deadline = time.monotonic() + self.cfg.flush_interval_s
-        while len(batch.readings) < self.cfg.batch_max_readings:
-            try:
-                msg = self._queue.popleft()
-            except IndexError:
-                if time.monotonic() >= deadline or self._stop.is_set():
-                    break
-                time.sleep(IDLE_POLL_S)
-                continue
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        msg: _Message | None = first
+        while msg is not None:
             batch.messages.append(msg)
             try:
                 batch.readings.extend(self._decode(msg, batch.seen, batch.kinds))
             except Exception:  # a bug must not stop the flow: count it, keep going
                 log.exception("could not decode a message on %r", msg.topic)
                 self.metrics.rejected.labels("internal_error").inc()
+            if len(batch.readings) >= self.cfg.batch_max_readings:
+                break
+            try:
+                msg = get_nowait()  # a backlog: no clock, no wait
+            except queue.Empty:
+                wait_s = deadline - time.monotonic()
+                try:
+                    msg = get(timeout=wait_s) if wait_s > 0 and not self._stop.is_set() \
+                        else None
+                except queue.Empty:
+                    msg = None
         return batch
 
     # The store thread: one transaction per batch, then the acks, in arrival order.
