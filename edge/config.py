@@ -7,6 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fabcity.config import FileSettings, load_settings
 from fabcity.device import Location
+from fabcity.mqtt import BROKER_URL_PATTERN, BrokerConfig
+from fabcity.names import SensorName, SiteName
 
 __all__ = [
     "BufferConfig",
@@ -19,21 +21,11 @@ __all__ = [
     "load_edge_settings",
 ]
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-SENSOR_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
-
-
-class MqttConfig(BaseModel):
+class MqttConfig(BrokerConfig):
     """The broker: ``mqtt://`` or ``mqtts://`` (TLS) URL and credentials."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = Field("mqtt://127.0.0.1:1883", pattern=r"^mqtts?://[^/\s]+$")
-    username: str | None = None
-    password: str | None = None
-    ca_file: Path | None = None
+    url: str = Field("mqtt://127.0.0.1:1883", pattern=BROKER_URL_PATTERN)
     client_id: str | None = None
-    keepalive_s: int = Field(30, ge=5, le=3600)
 
 
 class BufferConfig(BaseModel):
@@ -64,7 +56,7 @@ class SensorConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     driver: str
-    name: str = Field(pattern=SENSOR_PATTERN)
+    name: SensorName
     interval_s: float = Field(5.0, gt=0, le=86_400)
     port: str | None = None
     pin: int | str | None = None
@@ -105,8 +97,8 @@ class HomeAssistantConfig(BaseModel):
 class EdgeSettings(FileSettings):
     """Everything an edge agent needs to run."""
 
-    site: str = Field(pattern=NAME_PATTERN)
-    device: str = Field(pattern=NAME_PATTERN)
+    site: SiteName
+    device: SiteName
     kind: Literal["environment", "machine", "mixed"] = "environment"
     name: str | None = None
     location: Location | None = None

@@ -6,6 +6,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fabcity.errors import BadReading
+from fabcity.names import SensorName
 
 __all__ = [
     "DeviceMeta",
@@ -31,7 +32,7 @@ class SensorMeta(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    name: SensorName
     driver: str
     metrics: dict[str, str]
 

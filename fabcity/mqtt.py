@@ -6,10 +6,30 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as paho
+from pydantic import BaseModel, ConfigDict, Field
 
 from fabcity.errors import ConfigError
 
-__all__ = ["BrokerAddress", "apply_credentials", "parse_broker_url"]
+__all__ = ["BROKER_URL_PATTERN", "BrokerAddress", "BrokerConfig", "apply_credentials",
+           "parse_broker_url"]
+
+BROKER_URL_PATTERN = r"^mqtts?://[^/\s]+$"
+
+
+class BrokerConfig(BaseModel):
+    """``[mqtt]``: how a client (an edge agent, the hub) reaches the broker and logs in.
+
+    Each role extends it: the edge has a default URL, the hub may embed its own broker.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(None, pattern=BROKER_URL_PATTERN,
+                            description="mqtt://host[:1883] or mqtts://host[:8883] (TLS)")
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = Field(None, description="CA certificate for mqtts://")
+    keepalive_s: int = Field(30, ge=5, le=3600)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,15 +5,36 @@ MQTT topics, InfluxDB line protocol or SQL identifiers impossible by constructio
 """
 
 import re
+from typing import Annotated
+
+from pydantic import Field
 
 from fabcity.errors import BadReading
 
-__all__ = ["METRIC_RE", "SENSOR_RE", "SITE_RE", "check_device", "check_metric", "check_sensor",
-           "check_site"]
+__all__ = [
+    "METRIC_RE",
+    "SENSOR_PATTERN",
+    "SENSOR_RE",
+    "SITE_PATTERN",
+    "SITE_RE",
+    "SensorName",
+    "SiteName",
+    "check_device",
+    "check_metric",
+    "check_sensor",
+    "check_site",
+]
 
 SITE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 SENSOR_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 METRIC_RE = SENSOR_RE
+SITE_PATTERN = f"^{SITE_RE.pattern}$"  # sites and devices, for pydantic fields and queries
+SENSOR_PATTERN = f"^{SENSOR_RE.pattern}$"  # sensors and metrics
+
+#: A site or device name in a configuration or message model.
+SiteName = Annotated[str, Field(pattern=SITE_PATTERN)]
+#: A sensor or metric name in a configuration or message model.
+SensorName = Annotated[str, Field(pattern=SENSOR_PATTERN)]
 
 
 def _check(kind: str, value: object, pattern: re.Pattern[str]) -> str:

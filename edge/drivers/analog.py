@@ -13,11 +13,12 @@ from typing import Any
 from gpiozero import MCP3008, GPIOZeroError
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from edge.config import SENSOR_PATTERN, SensorConfig
+from edge.config import SensorConfig
 from edge.drivers.base import PolledDriver, Sample
 from edge.drivers.energy import EnergyMeter, RunState
 from fabcity.catalogue import canonical_unit
 from fabcity.errors import BadReading, DriverError
+from fabcity.names import SENSOR_PATTERN
 
 __all__ = [
     "CurrentClampDriver",
