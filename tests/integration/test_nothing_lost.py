@@ -78,3 +78,26 @@ def test_broker_restart_while_edge_publishes_loses_nothing(
                what="readings flowing again after the broker restarts")
     _drain(edge, hub)
     assert_gap_free(hub.sequence("lab", "pi-1"))
+
+
+def test_readings_leave_the_buffer_only_on_puback(
+    mosquitto: Mosquitto, make_edge  # type: ignore[no-untyped-def]
+) -> None:
+    """A frozen broker acks nothing: every reading the agent made since stays buffered."""
+    import signal
+
+    edge: Edge = make_edge()
+    edge.process.start()
+    wait_until(lambda: edge.buffer.exists() and len(edge.buffered()) < 20 and
+               edge.process.output().count("connected to") > 0,
+               what="the agent publishing and its buffer draining")
+    assert mosquitto.proc is not None
+    mosquitto.proc.send_signal(signal.SIGSTOP)  # TCP still accepts; no PUBACK comes back
+    try:
+        time.sleep(1.5)
+        edge.process.kill()
+    finally:
+        mosquitto.proc.send_signal(signal.SIGCONT)
+    values = [int(v) for _, v in edge.buffered()]
+    assert len(values) > 100, "readings made while the broker was frozen must stay buffered"
+    assert values == list(range(values[0], values[0] + len(values))), "a gap in the buffer"
