@@ -43,6 +43,7 @@ from tests.servers import FabcityProcess, Mosquitto  # noqa: E402
 TARGET_RSS_MB = 40.0
 TARGET_CPU_PCT = 2.0
 TARGET_DRAIN_S = 10.0
+EXPECTED_RATE_PER_S = 19  # 3 SDS011 x 2 metrics, 3 PMS5003 x 3, 2 MH-Z19B, 2 DS18B20, at 1 Hz
 WARMUP_S = 5.0
 W1_SLAVE = "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n"
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -105,7 +106,7 @@ def sensors_toml(work: Path, devices: list[PtyDevice]) -> str:
     return "\n".join(blocks)
 
 
-def bench_agent(work: Path, broker: Mosquitto, seconds: float) -> tuple[float, float]:
+def bench_agent(work: Path, broker: Mosquitto, seconds: float) -> tuple[float, float, float]:
     protocols = [Sds011Sim(), Sds011Sim(), Sds011Sim(), Pms5003Sim(), Pms5003Sim(),
                  Pms5003Sim(), Mhz19Sim(), Mhz19Sim()]
     devices = [PtyDevice(work / f"tty{i}", p) for i, p in enumerate(protocols)]
@@ -143,11 +144,11 @@ def bench_agent(work: Path, broker: Mosquitto, seconds: float) -> tuple[float, f
     print(f"agent, 10 sensors at 1 Hz for {seconds:g} s: peak RSS {rss_mb:.1f} MB "
           f"(target <= {TARGET_RSS_MB:g}), CPU {cpu_pct:.2f} % of one core "
           f"(target <= {TARGET_CPU_PCT:g}), {received} readings reached the broker "
-          f"({received / seconds:.1f}/s)")
-    return rss_mb, cpu_pct
+          f"({received / seconds:.1f}/s, expected about {EXPECTED_RATE_PER_S}/s)")
+    return rss_mb, cpu_pct, received / seconds
 
 
-def bench_drain(work: Path, broker: Mosquitto, count: int) -> float:
+def bench_drain(work: Path, broker: Mosquitto, count: int) -> tuple[float, int]:
     buffer = Buffer(work / "drain-buffer.db")
     base_ms = now_ms() - count
     chunk = 5_000
@@ -176,7 +177,7 @@ def bench_drain(work: Path, broker: Mosquitto, count: int) -> float:
     print(f"drain {count} buffered readings (batch {cfg.batch_size}, in flight "
           f"{cfg.max_inflight}): {drain_s:.2f} s ({count / drain_s:,.0f} readings/s, target "
           f"<= {TARGET_DRAIN_S:g} s), subscriber received {counter.readings}")
-    return drain_s
+    return drain_s, counter.readings
 
 
 def main() -> int:
@@ -189,13 +190,21 @@ def main() -> int:
         work = Path(tmp)
         broker = Mosquitto(work / "mosquitto").start()
         try:
-            rss_mb, cpu_pct = bench_agent(work, broker, args.seconds)
-            drain_s = bench_drain(work, broker, args.drain)
+            rss_mb, cpu_pct, rate = bench_agent(work, broker, args.seconds)
+            drain_s, drained = bench_drain(work, broker, args.drain)
         finally:
             broker.stop()
-    ok = rss_mb <= TARGET_RSS_MB and cpu_pct <= TARGET_CPU_PCT and drain_s <= TARGET_DRAIN_S
-    print("all targets met" if ok else "TARGET MISSED")
-    return 0 if ok else 1
+    misses = [what for what, missed in (
+        (f"peak RSS {rss_mb:.1f} MB > {TARGET_RSS_MB:g}", rss_mb > TARGET_RSS_MB),
+        (f"CPU {cpu_pct:.2f} % > {TARGET_CPU_PCT:g}", cpu_pct > TARGET_CPU_PCT),
+        (f"only {rate:.1f} readings/s reached the broker (expected about "
+         f"{EXPECTED_RATE_PER_S})", rate < 0.9 * EXPECTED_RATE_PER_S),
+        (f"drain {drain_s:.2f} s > {TARGET_DRAIN_S:g}", drain_s > TARGET_DRAIN_S),
+        (f"the subscriber received {drained} of {args.drain} drained readings",
+         drained != args.drain),
+    ) if missed]
+    print("all targets met" if not misses else "TARGET MISSED: " + "; ".join(misses))
+    return 0 if not misses else 1
 
 
 if __name__ == "__main__":
