@@ -107,12 +107,12 @@ def test_csv_round_trip_through_the_command_line(source: SqliteStorage, tmp_path
 
 
 def test_csv_is_the_api_csv(source: SqliteStorage) -> None:
-    from hub.api.routes.readings import CSV_COLUMNS as API_COLUMNS
-    from hub.api.routes.readings import _csv
+    from hub.api.serialise import CSV_COLUMNS as API_COLUMNS
+    from hub.api.serialise import csv_rows, ts_formatter
 
     readings = _all(source)[:200]
     assert CSV_COLUMNS == API_COLUMNS
-    assert ",".join(CSV_COLUMNS) + "\n" + encode("csv", readings).decode() == _csv(readings)
+    assert encode("csv", readings).decode() == csv_rows(readings, ts_formatter())
 
 
 def test_line_protocol_round_trip(source: SqliteStorage, tmp_path: Path) -> None:
