@@ -82,16 +82,20 @@ def main() -> int:
         storage = SqliteStorage(Path(tmp) / "hub.db", synchronous="normal")
         t = time.perf_counter()
         n = build(storage, args.machines)
-        print(f"stored {n:,} readings in {time.perf_counter() - t:.1f} s")
+        print(f"stored {n:,} readings in {time.perf_counter() - t:.1f} s", flush=True)
+        t = time.perf_counter()
         raw_answer = site_emissions(storage, SITE, *year_range(2026), "month")
+        print(f"emissions from raw points (no rollups): {time.perf_counter() - t:.1f} s",
+              flush=True)
         state = RollupState(Path(tmp) / "state.db", storage.describe())
         worker = RollupWorker(storage, state)
         t = time.perf_counter()
         now = year_range(2027)[0] + HOUR_MS
         while (state.watermark(HOUR_MS) or 0) < year_range(2027)[0]:
             worker.run_once(now, max_windows=24 * 31)
+            print(f"\r  rollups: {time.perf_counter() - t:.0f} s", end="", flush=True)
         storage.rollups = state
-        print(f"rollups computed in {time.perf_counter() - t:.1f} s")
+        print(f"\rrollups computed in {time.perf_counter() - t:.1f} s")
         rolled = site_emissions(storage, SITE, *year_range(2026), "month")
         for a, b in zip(raw_answer.periods, rolled.periods, strict=True):
             for x, y in zip(a.rows, b.rows, strict=True):
