@@ -17,6 +17,7 @@ from pydantic import (
 from fabcity.codec import MAX_AGE_S, MAX_FUTURE_S
 from fabcity.config import FileSettings, env_overrides, format_validation_error, load_settings
 from fabcity.errors import ConfigError
+from fabcity.mqtt import BrokerConfig
 from fabcity.names import SITE_RE
 
 if TYPE_CHECKING:
@@ -46,19 +47,12 @@ __all__ = [
 ]
 
 
-class HubMqttConfig(BaseModel):
+class HubMqttConfig(BrokerConfig):
     """The broker; no ``url`` means the hub starts the embedded broker itself."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    url: str | None = Field(None, pattern=r"^mqtts?://[^/\s]+$")
-    username: str | None = None
-    password: str | None = None
-    ca_file: Path | None = None
     client_id: str = Field("fabcity-hub", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     protocol: Literal["auto", "v5", "v311"] = "auto"
     shared_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    keepalive_s: int = Field(30, ge=5, le=3600)
     embedded_port: int | None = Field(
         None, ge=0, le=65535,
         description="port of the embedded broker; none: 1883 when free, else any free port; "
