@@ -14,7 +14,7 @@ from edge.config import load_edge_settings
 from edge.drivers.base import EventDriver, PolledDriver, SensorDriver, create_driver
 from edge.quality import DeviceQuality, SensorQuality
 from edge.sampler import to_readings
-from fabcity import registry
+from fabcity import plugins
 from fabcity.codec import reading_to_dict
 
 __all__ = ["register"]
@@ -136,7 +136,7 @@ def _default_text(value: Any) -> str:
 
 
 def _describe(name: str) -> dict[str, Any]:
-    cls = registry.load("fabcity.drivers", name)
+    cls = plugins.load("fabcity.drivers", name)
     options = {
         key: {"type": _type_name(field.annotation),
               "default": None if field.is_required() else _default_text(field.default),
@@ -149,7 +149,7 @@ def _describe(name: str) -> dict[str, Any]:
 
 def _drivers(args: argparse.Namespace) -> int:
     rows = []
-    for name in registry.available("fabcity.drivers"):
+    for name in plugins.available("fabcity.drivers"):
         try:
             rows.append(_describe(name))
         except Exception as exc:  # a broken plugin must not hide the others

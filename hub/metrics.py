@@ -1,4 +1,4 @@
-"""Prometheus metrics of the hub, on a registry of its own (one per hub instance)."""
+"""Prometheus metrics of the hub, in a collector of its own (one per hub instance)."""
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
@@ -8,41 +8,41 @@ __all__ = ["HubMetrics"]
 
 
 class HubMetrics:
-    """The hub's counters; ``GET /metrics`` exposes ``registry``."""
+    """The hub's counters; ``GET /metrics`` exposes ``prometheus``."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.prometheus = CollectorRegistry()
         self.messages_in = Counter(
             "fabcity_messages_received_total", "MQTT messages received, by topic kind",
-            ["kind"], registry=self.registry)
+            ["kind"], registry=self.prometheus)
         self.readings_stored = Counter(
             "fabcity_readings_stored_total", "Readings written to storage (new ones)",
-            registry=self.registry)
+            registry=self.prometheus)
         self.readings_duplicate = Counter(
             "fabcity_readings_duplicate_total",
             "Readings received again (replays after a crash or reconnect) and not stored twice",
-            registry=self.registry)
+            registry=self.prometheus)
         self.rejected = Counter(
             "fabcity_rejected_total", "Messages or readings refused, by reason",
-            ["reason"], registry=self.registry)
+            ["reason"], registry=self.prometheus)
         self.write_latency = Histogram(
             "fabcity_storage_write_seconds", "Time to write one batch durably",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-            registry=self.registry)
+            registry=self.prometheus)
         self.write_errors = Counter(
             "fabcity_storage_write_errors_total", "Batch writes that failed and will be retried",
-            registry=self.registry)
+            registry=self.prometheus)
         self.dead_letters = Counter(
             "fabcity_readings_dead_lettered_total",
             "Readings the storage refused for good, kept as dead letters, by cause",
-            ["reason"], registry=self.registry)
+            ["reason"], registry=self.prometheus)
         self.storage_available = Gauge(
             "fabcity_storage_available", "1 while storage takes writes, 0 during an outage",
-            registry=self.registry)
+            registry=self.prometheus)
         self.storage_available.set(1)
         self.pending = Gauge(
             "fabcity_ingest_pending_messages", "Messages received but not yet stored and acked",
-            registry=self.registry)
+            registry=self.prometheus)
         self.mqtt_connected = Gauge(
             "fabcity_mqtt_connected", "1 while the hub is connected to the broker",
-            registry=self.registry)
+            registry=self.prometheus)

@@ -13,7 +13,7 @@ from typing import ClassVar, Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from edge.config import SensorConfig
-from fabcity import registry
+from fabcity import plugins
 from fabcity.config import format_validation_error
 from fabcity.errors import ConfigError
 
@@ -106,7 +106,7 @@ class EventDriver(SensorDriver):
 def create_driver(config: SensorConfig) -> SensorDriver:
     """Instantiate the registered driver named by ``config.driver``."""
     try:
-        cls = registry.load("fabcity.drivers", config.driver)
+        cls = plugins.load("fabcity.drivers", config.driver)
     except ConfigError as exc:
         raise ConfigError(f"sensor {config.name!r}: driver: {exc}") from None
     if not (isinstance(cls, type) and issubclass(cls, SensorDriver)):

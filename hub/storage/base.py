@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fabcity import registry
+from fabcity import plugins
 from fabcity.reading import Reading
 
 if TYPE_CHECKING:
@@ -217,7 +217,7 @@ class Storage(ABC):
 
 def storage_class(backend: str) -> type[Storage]:
     """The class registered as ``backend`` in the ``fabcity.storage`` entry points."""
-    cls: type[Storage] = registry.load("fabcity.storage", backend)
+    cls: type[Storage] = plugins.load("fabcity.storage", backend)
     return cls
 
 

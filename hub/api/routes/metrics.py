@@ -14,4 +14,4 @@ router = APIRouter(prefix="/metrics", tags=["metrics"])
 def metrics(ctx: ContextDep) -> Response:
     """Messages in, readings stored, rejections by reason, write latency, MQTT link."""
     ctx.metrics.mqtt_connected.set(1 if ctx.mqtt_connected() else 0)
-    return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(ctx.metrics.prometheus), media_type=CONTENT_TYPE_LATEST)

@@ -1,4 +1,4 @@
-"""Plugin registry: drivers, storage back-ends and CLI commands register by entry point.
+"""Plugins: drivers, storage back-ends and CLI commands register by entry point.
 
 Groups: ``fabcity.drivers`` (edge sensor drivers), ``fabcity.storage`` (hub back-ends),
 ``fabcity.commands`` (CLI sub-commands). A third-party package adds a driver by declaring
