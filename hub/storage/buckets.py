@@ -9,8 +9,10 @@ give the same answer.
 """
 
 import math
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -20,7 +22,31 @@ from hub.storage.base import ROLLUP_RESOLUTIONS_MS, BucketStats, ReadingQuery
 if TYPE_CHECKING:
     from hub.storage.base import Storage
 
-__all__ = ["counter_step", "downsample", "merge", "rollup_plan", "value_of"]
+__all__ = ["OmittedBuckets", "counter_step", "counting_omitted", "downsample", "merge",
+           "rollup_plan", "value_of"]
+
+
+@dataclass(slots=True)
+class OmittedBuckets:
+    """Buckets left out of downsampled answers because their aggregate is not a finite
+    number (a sum or a counter rise beyond the float range, about 1.8e308)."""
+
+    count: int = 0
+
+
+_omitted: ContextVar[OmittedBuckets | None] = ContextVar("omitted_buckets", default=None)
+
+
+@contextmanager
+def counting_omitted() -> Iterator[OmittedBuckets]:
+    """Count, in the current context, the buckets :func:`downsample` leaves out, so an
+    answer can say that (and how many) buckets are missing rather than drop them silently."""
+    tally = OmittedBuckets()
+    token = _omitted.set(tally)
+    try:
+        yield tally
+    finally:
+        _omitted.reset(token)
 
 
 def counter_step(previous: float, current: float) -> float:
@@ -65,7 +91,7 @@ def value_of(row: BucketStats, agg: str, previous: BucketStats | None) -> float:
     if agg == "mean":
         mean = row.sum / row.count
         if not math.isfinite(mean):  # the sum overflowed: average without summing
-            mean = row.min + (row.max - row.min) / 2 if row.count else math.nan
+            mean = row.min / 2 + row.max / 2 if row.count else math.nan  # never overflows
         return mean
     if agg == "increase":
         rise = row.increase
@@ -124,7 +150,9 @@ def downsample(storage: "Storage", q: ReadingQuery) -> list[Reading]:
     for row in merge(rows, q.every_ms):
         value = value_of(row, q.agg, previous)
         previous = row
-        if not math.isfinite(value):
+        if not math.isfinite(value):  # beyond the float range: no honest number to give
+            if (tally := _omitted.get()) is not None:
+                tally.count += 1
             continue
         if (checked is not None and checked.metric == row.metric and checked.sensor == row.sensor
                 and checked.device == row.device and checked.site == row.site):

@@ -15,6 +15,7 @@ crosses in from the bucket before and is taken back out.
 """
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,21 @@ class Series:
         tags = self.tags
         return (tags.get("site", ""), tags.get("device", ""), tags.get("sensor", ""),
                 self.name, tags.get("unit") or None)
+
+
+class _Unrepresentable(StorageUnavailable):
+    """InfluxDB computed an infinite number (a sum beyond the float range) and could not
+    write its answer as JSON: the statement fails on every try, so it is not "retry later"."""
+
+
+#: Values beyond this may overflow when added; below it ~1.7e8 of them fit in one sum.
+HUGE = "1" + "0" * 300 + ".0"  # 1e300 written out: InfluxQL has no exponent notation
+DROP_SCALE = 4.0  # a power of two: dividing by it is exact, and halves of sums fit
+
+
+def _number(value: Any) -> float:
+    """A stored rollup statistic; a missing one was beyond the float range (NaN)."""
+    return math.nan if value is None else float(value)
 
 
 def _sorted(series: Iterable[Series]) -> list[Series]:
@@ -121,6 +137,9 @@ class InfluxQL:
             try:
                 doc = json.loads(line)
             except ValueError as exc:
+                if b"unsupported value" in line:  # Go's encoder refuses +Inf and NaN
+                    raise _Unrepresentable(f"InfluxQL answer has a non-finite number: "
+                                           f"{line[:200]!r}") from exc
                 raise StorageUnavailable(f"InfluxQL answer is not JSON: {exc}") from exc
             if doc.get("error"):
                 raise StorageUnavailable(f"InfluxQL query failed: {doc['error']}")
@@ -203,19 +222,23 @@ class InfluxQL:
             return []
         every_ms = int(q.every_ms)
         source, where = self._source(self.raw_rp, q.metric), self._where(q)
-        main, drops = self.select(
-            f'SELECT COUNT("value"),SUM("value"),MIN("value"),MAX("value"),FIRST("value"),'
-            f'LAST("value") FROM {source} WHERE {where} '
-            f"GROUP BY time({every_ms}ms),{_TAGS} fill(none);"
-            f'SELECT "d","m" FROM (SELECT DIFFERENCE("value") AS "d",MOVING_AVERAGE("value",2) '
-            f'AS "m" FROM {source} WHERE {where} GROUP BY {_TAGS}) WHERE "d" < 0 AND '
-            f"{self._range(q)} GROUP BY {_TAGS}")
+        group = f"GROUP BY time({every_ms}ms),{_TAGS} fill(none)"
+        try:
+            main, drops = self.select(
+                f'SELECT COUNT("value"),SUM("value"),MIN("value"),MAX("value"),'
+                f'FIRST("value"),LAST("value") FROM {source} WHERE {where} {group};'
+                + self._drops(source, q))
+            scale = 1.0
+        except _Unrepresentable:
+            main, drops = self._huge_stats(source, q, group)
+            scale = DROP_SCALE
         before_drop: dict[tuple[SeriesId, int], float] = {}  # (series, bucket) -> sum
         for series in drops:
             sid = series.id
             for ts, d, m in series.values:  # m = (before + after) / 2, d = after - before
-                key = (sid, int(ts) // every_ms * every_ms)
-                before_drop[key] = before_drop.get(key, 0.0) + float(m) - float(d) / 2
+                key = (sid, int(ts) // every_ms * every_ms)  # (both divided by scale)
+                before = (float(m) - float(d) / 2) * scale
+                before_drop[key] = before_drop.get(key, 0.0) + before
         out: list[BucketStats] = []
         for series in _sorted(main):
             sid = series.id
@@ -231,6 +254,39 @@ class InfluxQL:
                 out.append(row)
                 previous = row
         return out
+
+    def _drops(self, source: str, q: ReadingQuery, field: str = "value") -> str:
+        """The statement finding counter drops (see the module docstring) in ``field`` of
+        ``source`` (a measurement or a subquery)."""
+        return (f'SELECT "d","m" FROM (SELECT DIFFERENCE({identifier(field)}) AS "d",'
+                f'MOVING_AVERAGE({identifier(field)},2) AS "m" FROM {source} '
+                f"WHERE {self._where(q)} GROUP BY {_TAGS}) WHERE \"d\" < 0 AND "
+                f"{self._range(q)} GROUP BY {_TAGS}")
+
+    def _huge_stats(self, source: str, q: ReadingQuery, group: str,
+                    ) -> tuple[list[Series], list[Series]]:
+        """Bucket statistics when values near the float limit made a sum overflow: sums of
+        the ordinary values, a sum of ``inf`` where a bucket holds a value beyond
+        :data:`HUGE` (it may not fit), and drops found on values divided by 4, which can
+        neither overflow nor lose precision."""
+        where = self._where(q)
+        main, small, huge, drops = self.select(
+            f'SELECT COUNT("value"),MIN("value"),MAX("value"),FIRST("value"),LAST("value") '
+            f"FROM {source} WHERE {where} {group};"
+            f'SELECT SUM("value") FROM {source} WHERE {where} AND "value" >= -{HUGE} AND '
+            f'"value" <= {HUGE} {group};'
+            f'SELECT COUNT("value") FROM {source} WHERE {where} AND ("value" < -{HUGE} OR '
+            f'"value" > {HUGE}) {group};'
+            + self._drops(f'(SELECT "value" / {DROP_SCALE!r} AS "scaled" FROM {source} '
+                          f"WHERE {where} GROUP BY {_TAGS})", q, "scaled"))
+        sums = {(s.id, int(row[0])): float(row[1]) for s in small for row in s.values}
+        for s in huge:
+            for row in s.values:
+                sums[(s.id, int(row[0]))] = math.inf
+        for s in main:
+            s.values = [[start, count, sums.get((s.id, int(start)), 0.0), *rest]
+                        for start, count, *rest in s.values]
+        return main, drops
 
     def latest(
         self, site: str | None = None, device: str | None = None, metric: str | None = None
@@ -267,9 +323,9 @@ class InfluxQL:
             for start, count, total, low, high, first, last, increase in series.values:
                 if count is None:  # a point without rollup fields: not ours
                     continue
-                out.append(BucketStats(*sid[:4], sid[4], int(start), int(count), float(total),
-                                       float(low), float(high), float(first), float(last),
-                                       float(increase)))
+                out.append(BucketStats(*sid[:4], sid[4], int(start), int(count),
+                                       _number(total), float(low), float(high), float(first),
+                                       float(last), _number(increase)))
         return out
 
     def first_ms(self) -> int | None:

@@ -12,6 +12,7 @@ anyway as a second wall. Units are free text: a unit that line protocol cannot c
 The escaped series prefix is cached: the hub writes the same few series millions of times.
 """
 
+import math
 from collections.abc import Iterable, Sequence
 
 from fabcity.errors import ReadingsRefused
@@ -114,10 +115,14 @@ def rollup_bodies(rows: Sequence[BucketStats], batch_size: int = 5000) -> list[b
 
 
 def _rollup_strs(rows: Sequence[BucketStats]) -> list[str]:
-    return [
-        f"{series_prefix(r.metric, r.site, r.device, r.sensor, r.unit)} "
-        f"count={float(r.count)!r},sum={float(r.sum)!r},min={float(r.min)!r},"
-        f"max={float(r.max)!r},first={float(r.first)!r},last={float(r.last)!r},"
-        f"increase={float(r.increase)!r} {r.start_ms}"
-        for r in rows
-    ]
+    return [f"{series_prefix(r.metric, r.site, r.device, r.sensor, r.unit)} "
+            f"{_rollup_fields(r)} {r.start_ms}" for r in rows]
+
+
+def _rollup_fields(r: BucketStats) -> str:
+    """The statistics as fields; a sum or rise beyond the float range (line protocol has
+    no infinity: InfluxDB refuses the line) is left out, and read back as NaN."""
+    stats = (("count", float(r.count)), ("sum", r.sum), ("min", r.min), ("max", r.max),
+             ("first", r.first), ("last", r.last), ("increase", r.increase))
+    return ",".join(f"{name}={float(value)!r}" for name, value in stats
+                    if math.isfinite(value))

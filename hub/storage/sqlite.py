@@ -7,6 +7,7 @@ SD card. The primary key is the reading identity, so ``INSERT OR IGNORE`` makes 
 all back for people exploring the file with ``sqlite3``.
 """
 
+import math
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -113,6 +114,12 @@ def _reading(row: tuple) -> Reading:  # type: ignore[type-arg]
 
 def _stats(row: tuple) -> BucketStats:  # type: ignore[type-arg]
     return BucketStats(*row)
+
+
+def _storable(value: float) -> float:
+    """SQLite stores NaN as NULL, which the NOT NULL rollup columns refuse: a sum or rise
+    beyond the float range is kept as infinity instead (left out of answers all the same)."""
+    return math.inf if math.isnan(value) else value
 
 
 class SqliteOptions(StorageOptions):
@@ -264,8 +271,9 @@ class SqliteStorage(Storage):
                 try:
                     conn.executemany(
                         "INSERT OR REPLACE INTO rollups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [(resolution_ms, self._series[r.key][0], r.start_ms, r.count, r.sum,
-                          r.min, r.max, r.first, r.last, r.increase) for r in rows])
+                        [(resolution_ms, self._series[r.key][0], r.start_ms, r.count,
+                          _storable(r.sum), r.min, r.max, r.first, r.last,
+                          _storable(r.increase)) for r in rows])
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")

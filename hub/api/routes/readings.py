@@ -17,10 +17,12 @@ from hub.api.licence import licence_headers, licences_of
 from hub.api.serialise import CSV_COLUMNS, csv_rows, json_bytes, reading_dicts, ts_formatter
 from hub.context import HubContext
 from hub.storage.base import Storage
+from hub.storage.buckets import counting_omitted
 
 router = APIRouter(prefix="/api/v1/readings", tags=["readings"], responses=ERROR_RESPONSES)
 
 TRUNCATED_HEADER = "X-Fabcity-Truncated"
+OMITTED_HEADER = "X-Fabcity-Omitted-Buckets"  # downsampled buckets with no finite value
 CSV_PAGE_ROWS = 10_000  # readings per storage read while streaming CSV
 DAY_MS = 86_400_000
 # Edge agents replay their buffers after an outage, so a range closed less than a day ago
@@ -121,12 +123,15 @@ def readings(req: ReadingsRequestDep, storage: StorageDep, ctx: ContextDep,
         return Response(status_code=304, headers=cache)
     if req.format == "csv":
         return _csv(ctx, storage, req, request, cache)
-    found = read_after(storage, req.query, req.cursor, req.limit + 1)
+    with counting_omitted() as omitted:
+        found = read_after(storage, req.query, req.cursor, req.limit + 1)
     truncated = len(found) > req.limit
     found = found[: req.limit]
     licences = licences_of(ctx, (r.site for r in found))
     headers = {**cache, TRUNCATED_HEADER: "true" if truncated else "false",
                **licence_headers(licences.values() or [ctx.open_data.licence])}
+    if req.every:
+        headers[OMITTED_HEADER] = str(omitted.count)
     nxt = None
     if truncated:
         nxt = Cursor.after(found[-1])

@@ -1,5 +1,7 @@
 """Line protocol for readings and rollup rows: escaping, floats, flags, odd units."""
 
+import math
+
 import pytest
 
 from fabcity.errors import ReadingsRefused
@@ -81,3 +83,11 @@ def test_rollup_rows_carry_every_statistic_as_a_float_at_the_bucket_start() -> N
 def test_a_missing_unit_leaves_the_tag_out() -> None:
     row = BucketStats("s", "d", "x", "energy", None, 0, 1, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0)
     assert rollup_lines([row])[0].startswith(b"energy,site=s,device=d,sensor=x count=")
+
+
+def test_rollup_rows_leave_out_a_sum_or_rise_beyond_the_float_range() -> None:
+    row = BucketStats("s", "d", "x", "energy", "Wh", 0, 2, math.inf, -1.7e308, 1.7e308,
+                      -1.7e308, 1.7e308, math.nan)
+    assert rollup_lines([row]) == [
+        b"energy,site=s,device=d,sensor=x,unit=Wh count=2.0,min=-1.7e+308,max=1.7e+308,"
+        b"first=-1.7e+308,last=1.7e+308 0"]
