@@ -1,7 +1,8 @@
 """Plugins: drivers, storage back-ends and CLI commands register by entry point.
 
 Groups: ``fabcity.drivers`` (edge sensor drivers), ``fabcity.storage`` (hub back-ends),
-``fabcity.commands`` (CLI sub-commands). A third-party package adds a driver by declaring
+``fabcity.commands`` (CLI sub-commands), ``fabcity.forwarders`` (hub forwarders to
+open-data networks). A third-party package adds a driver by declaring
 ``[project.entry-points."fabcity.drivers"] mysensor = "mypkg.driver:MySensor"``.
 """
 
@@ -13,7 +14,7 @@ from fabcity.errors import ConfigError
 __all__ = ["available", "load"]
 
 _KINDS = {"fabcity.drivers": "driver", "fabcity.storage": "storage back-end",
-          "fabcity.commands": "command"}
+          "fabcity.commands": "command", "fabcity.forwarders": "forwarder"}
 
 
 def _group(group: str) -> dict[str, EntryPoint]:

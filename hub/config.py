@@ -19,6 +19,7 @@ from fabcity.config import FileSettings, env_overrides, format_validation_error,
 from fabcity.errors import ConfigError
 from fabcity.mqtt import BrokerConfig
 from fabcity.names import SITE_RE
+from hub.forward.config import ForwardConfig
 
 if TYPE_CHECKING:
     from hub.storage.base import StorageOptions
@@ -276,6 +277,8 @@ class HubSettings(FileSettings):
     storage: StorageConfig = StorageConfig()
     api: ApiConfig = ApiConfig()
     ingest: IngestConfig = IngestConfig()
+    forward: list[ForwardConfig] = Field(
+        [], description="[[forward]]: open-data networks fed from storage (docs/forwarding.md)")
     registry_path: Path | None = Field(
         None, description="device registry file; default: beside the SQLite storage file"
     )

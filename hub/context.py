@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hub.config import OpenDataConfig, SiteConfig
+from hub.forward.base import ForwarderStatus
 from hub.live import LiveBroadcaster
 from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
@@ -26,6 +27,8 @@ class HubContext:
     storage_problem: Callable[[], tuple[str, int] | None] = lambda: None
     dead_letters: Callable[[], int] = lambda: 0
     rollup_problem: Callable[[], str | None] = lambda: None
+    #: Each forwarder's lag and state (``[[forward]]``).
+    forwarders: Callable[[], list[ForwarderStatus]] = lambda: []
     #: The live stream's fan-out, fed by ingest (``GET /api/v1/stream``).
     live: LiveBroadcaster = field(default_factory=LiveBroadcaster)
 

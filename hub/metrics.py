@@ -46,3 +46,19 @@ class HubMetrics:
         self.mqtt_connected = Gauge(
             "fabcity_mqtt_connected", "1 while the hub is connected to the broker",
             registry=self.prometheus)
+        # forwarders (hub.forward): readings handed on to open-data networks
+        self.forwarded = Counter(
+            "fabcity_forwarded_readings_total", "Readings a remote network accepted",
+            ["forwarder"], registry=self.prometheus)
+        self.forward_retried = Counter(
+            "fabcity_forward_retried_readings_total",
+            "Readings in requests sent again after no answer, a 429 or a 5xx",
+            ["forwarder"], registry=self.prometheus)
+        self.forward_refused = Counter(
+            "fabcity_forward_refused_readings_total",
+            "Readings a remote network refused for good (a 4xx other than 429); not resent",
+            ["forwarder"], registry=self.prometheus)
+        self.forward_skipped = Counter(
+            "fabcity_forward_skipped_readings_total",
+            "Readings not sent, by reason (flagged by a quality check, stale)",
+            ["forwarder", "reason"], registry=self.prometheus)

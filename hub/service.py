@@ -14,6 +14,8 @@ from hub.broker import EmbeddedBroker
 from hub.config import HubSettings
 from hub.context import HubContext
 from hub.deadletters import DeadLetters
+from hub.forward.base import Forwarder, forwarder_class
+from hub.forward.cursor import ForwardCursors
 from hub.ingest import Ingest
 from hub.live import LiveBroadcaster
 from hub.metrics import HubMetrics
@@ -83,6 +85,10 @@ class HubService:
         self.storage.rollups = self.rollup_state
         self.rollups = RollupWorker(self.storage, self.rollup_state,
                                     raw_retention_ms=retention_ms(options.retention_raw))
+        self.forward_cursors = ForwardCursors(state_path)
+        self.forwarders: list[Forwarder] = [
+            forwarder_class(entry.to)(entry.options(), self.storage, self.forward_cursors,
+                                      self.metrics) for entry in settings.forward]
         self.ingest: Ingest | None = None
         self.live = LiveBroadcaster()
         self.exit_code = 0
@@ -93,6 +99,7 @@ class HubService:
             storage_problem=lambda: self.ingest.storage_problem if self.ingest else None,
             dead_letters=self.dead_letters.count,
             rollup_problem=lambda: self.rollups.last_error,
+            forwarders=lambda: [f.status() for f in self.forwarders],
             sites=settings.sites, open_data=settings.open_data, live=self.live,
         )
 
@@ -116,6 +123,8 @@ class HubService:
         self.ingest.start()
         self.rollups.start()
         log.info("storage: %s", self.storage.describe())
+        for forwarder in self.forwarders:
+            forwarder.start()
 
     def _embedded_port(self) -> int:
         """``[mqtt] embedded_port``, else 1883 when free (what edge agents expect), else any
@@ -144,7 +153,9 @@ class HubService:
         return self.settings.mqtt.url or ""
 
     def stop(self) -> None:
-        """Stop ingest (flushing and acking what it holds), broker, storage."""
+        """Stop forwarders, ingest (flushing and acking what it holds), broker, storage."""
+        for forwarder in self.forwarders:
+            forwarder.stop()
         if self.ingest is not None:
             self.ingest.stop()
         self.rollups.stop()
@@ -155,6 +166,7 @@ class HubService:
         self.dead_letters.close()
         self.rollup_state.close()
         log.info("hub stopped")
+        self.forward_cursors.close()
 
     def serve(
         self,

@@ -9,13 +9,14 @@ from fabcity.errors import FabcityError
 from fabcity.reading import format_ts
 from hub.api.deps import ContextDep
 from hub.api.errors import ERROR_RESPONSES
-from hub.api.schemas import HealthPublic, MqttHealth, StorageHealth
+from hub.api.forward_models import ForwarderHealth, HealthWithForwarders
+from hub.api.schemas import MqttHealth, StorageHealth
 
 router = APIRouter(prefix="/api/v1/health", tags=["health"], responses=ERROR_RESPONSES)
 
 
-@router.get("", response_model=HealthPublic)
-def health(ctx: ContextDep) -> HealthPublic:
+@router.get("", response_model=HealthWithForwarders)
+def health(ctx: ContextDep) -> HealthWithForwarders:
     """Always 200 while the API runs; ``status`` says ``degraded`` and which part when MQTT,
     storage writes or rollups are not fine."""
     since = None
@@ -31,7 +32,11 @@ def health(ctx: ContextDep) -> HealthPublic:
     connected = bool(ctx.mqtt_connected())
     healthy = connected and storage == "ok" and rollups == "ok"
     status: Literal["ok", "degraded"] = "ok" if healthy else "degraded"
-    return HealthPublic(
+    forwarders = [ForwarderHealth(name=f.name, to=f.to, lag_s=f.lag_s,
+                                  forwarded_until=f.forwarded_until, status=f.status)
+                  for f in ctx.forwarders()]
+    return HealthWithForwarders(
         status=status, version=__version__, mqtt=MqttHealth(connected=connected),
         storage=StorageHealth(status=storage, backend=ctx.storage.describe(), since=since,
-                              dead_letters=ctx.dead_letters(), rollups=rollups))
+                              dead_letters=ctx.dead_letters(), rollups=rollups),
+        forwarders=forwarders)
