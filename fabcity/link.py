@@ -57,10 +57,11 @@ def connack_hint(reason: object) -> str:
     text = str(reason)
     lowered = text.lower()
     if "password" in lowered or "user name" in lowered or "username" in lowered:
-        return f"the broker refused the credentials ({text}): check [mqtt] username and password"
+        return (f"the broker refused the credentials ({text}): check [mqtt] username and "
+                "password (or password_file)")
     if "authori" in lowered:  # Mosquitto answers a wrong password this way too
-        return (f"the broker refused this client ({text}): check [mqtt] username and password, "
-                "and that the broker's ACL knows this user")
+        return (f"the broker refused this client ({text}): check [mqtt] username and "
+                "password (or password_file), and that the broker's ACL knows this user")
     if "identifier" in lowered:
         return f"the broker refused the client id ({text}): check [mqtt] client_id"
     return f"the broker refused the connection: {text}"

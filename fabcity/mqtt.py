@@ -6,7 +6,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as paho
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fabcity.errors import ConfigError
 
@@ -28,8 +28,32 @@ class BrokerConfig(BaseModel):
                             description="mqtt://host[:1883] or mqtts://host[:8883] (TLS)")
     username: str | None = None
     password: str | None = None
+    password_file: Path | None = Field(
+        None, description="a file holding the password (first line), instead of password")
     ca_file: Path | None = Field(None, description="CA certificate for mqtts://")
     keepalive_s: int = Field(30, ge=5, le=3600)
+
+    @field_validator("password_file")
+    @classmethod
+    def _readable(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            try:
+                first = path.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
+                                 ) from None
+            if not first or not first[0].strip():
+                raise ValueError(f"{path} is empty: its first line must be the password")
+        return path
+
+    @model_validator(mode="after")
+    def _password_from_file(self) -> "BrokerConfig":
+        """Read ``password_file`` once, at start, so the secret needs no environment entry."""
+        if self.password_file is not None:
+            if self.password is not None:
+                raise ValueError("give password or password_file, not both")
+            self.password = self.password_file.read_text(encoding="utf-8").splitlines()[0].strip()
+        return self
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 from hub.config import load_hub_settings
 from hub.deadletters_cli import register_dead_letters
+from hub.security_cli import register_security
 
 __all__ = ["register"]
 
@@ -23,6 +24,7 @@ def register(subparsers: Any) -> None:
     serve.set_defaults(func=_serve)
     _register_transfer(commands)
     register_dead_letters(commands)
+    register_security(commands)
 
 
 def _register_transfer(commands: Any) -> None:

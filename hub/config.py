@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_LICENCE",
     "GPC_SECTORS",
     "ApiConfig",
+    "BrokerFilesConfig",
     "HubMqttConfig",
     "HubSettings",
     "IngestConfig",
@@ -114,6 +115,25 @@ class ApiConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    rate_limit_per_s: float = Field(
+        20.0, ge=0, le=100_000,
+        description="anonymous requests per second per client address under /api/; 0: off")
+    rate_limit_burst: int = Field(
+        200, ge=1, le=1_000_000, description="requests a client may make at once")
+    max_body_bytes: int = Field(
+        64 * 1024, ge=1024, le=64 * 1024 * 1024, description="largest request body (413)")
+
+
+class BrokerFilesConfig(BaseModel):
+    """``[broker]``: the Mosquitto files ``fabcity hub devices`` renders and how the broker
+    is told to read them again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password_file: Path | None = Field(None, description="Mosquitto password_file")
+    acl_file: Path | None = Field(None, description="Mosquitto acl_file")
+    reload_command: str = Field("", description="run after both files are written (no "
+                                "shell), e.g. systemctl reload mosquitto; \"\": none")
 
 
 class IngestConfig(BaseModel):
@@ -276,6 +296,7 @@ class HubSettings(FileSettings):
     mqtt: HubMqttConfig = HubMqttConfig()
     storage: StorageConfig = StorageConfig()
     api: ApiConfig = ApiConfig()
+    broker: BrokerFilesConfig = BrokerFilesConfig()
     ingest: IngestConfig = IngestConfig()
     forward: list[ForwardConfig] = Field(
         [], description="[[forward]]: open-data networks fed from storage (docs/forwarding.md)")

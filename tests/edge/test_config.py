@@ -111,3 +111,30 @@ def test_environment_overrides_the_broker(tmp_path: Path,
     assert settings.mqtt.url == "mqtts://broker.example.org:8883"
     assert settings.mqtt.password == "s3cret"
     assert settings.sensors[0].name == "air"
+
+
+def test_password_file_is_read_at_start(tmp_path: Path) -> None:
+    secret = tmp_path / "mqtt.secret"
+    secret.write_text("s3cret\n")
+    settings = load(tmp_path, 'site = "lab"\ndevice = "pi-1"\n[mqtt]\nusername = "lab.pi-1"\n'
+                              f'password_file = "{secret}"\n')
+    assert settings.mqtt.password == "s3cret"
+
+
+@pytest.mark.parametrize("content, rule", [(None, "cannot read"), ("\n", "is empty")])
+def test_unreadable_password_file_names_the_key(tmp_path: Path, content: str | None,
+                                                rule: str) -> None:
+    secret = tmp_path / "mqtt.secret"
+    if content is not None:
+        secret.write_text(content)
+    message = error(tmp_path, f'site = "lab"\ndevice = "pi-1"\n[mqtt]\n'
+                              f'password_file = "{secret}"\n')
+    assert "mqtt.password_file" in message and rule in message and str(secret) in message
+
+
+def test_password_and_password_file_together_are_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "mqtt.secret"
+    secret.write_text("s3cret\n")
+    message = error(tmp_path, f'site = "lab"\ndevice = "pi-1"\n[mqtt]\npassword = "x"\n'
+                              f'password_file = "{secret}"\n')
+    assert "password or password_file, not both" in message

@@ -61,7 +61,7 @@ def test_a_server_that_is_not_a_broker_is_told_apart(silent_server: int) -> None
 
 @pytest.mark.parametrize(("reason", "says"), [
     ("Bad user name or password", "check [mqtt] username and password"),
-    ("Not authorized", "check [mqtt] username and password, and that the broker's ACL"),
+    ("Not authorized", "password (or password_file), and that the broker's ACL"),
     ("Client identifier not valid", "check [mqtt] client_id"),
     ("Server unavailable", "refused the connection: Server unavailable"),
 ])
