@@ -16,6 +16,7 @@ __all__ = [
     "Batch",
     "decode_batch",
     "encode_batch",
+    "load_json",
     "reading_to_dict",
 ]
 
@@ -23,6 +24,46 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_READINGS_PER_BATCH = 5_000
 MAX_FUTURE_S = 300  # clocks drift; beyond five minutes ahead a timestamp is wrong
 MAX_AGE_S = 400 * 86_400  # an edge buffer may hold readings through a long outage
+
+
+class HugeInteger:
+    """Stands for a JSON integer too long for Python's int (4,300 digits): far beyond any
+    double, so the value it sits in is refused like any other out-of-range value."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, literal: str) -> None:
+        self.digits = len(literal.lstrip("-"))
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits} digits>"
+
+
+def _parse_int(literal: str) -> int | HugeInteger:
+    try:
+        return int(literal)
+    except ValueError:  # Python's int-string limit (sys.get_int_max_str_digits)
+        return HugeInteger(literal)
+
+
+def load_json(payload: bytes) -> object:
+    """Parse a UTF-8 JSON payload or raise ``bad_json``; integers too long for ``int`` become
+    :class:`HugeInteger` so the field they sit in is refused, not the whole message."""
+    try:
+        text = payload.decode()
+    except UnicodeDecodeError as exc:
+        raise BadReading("bad_json", f"payload is not UTF-8 JSON: {exc}") from None
+    try:
+        return json.loads(text)  # NaN/Infinity parse, then fail per reading
+    except ValueError as exc:
+        if "integer string conversion" not in str(exc):
+            raise BadReading("bad_json", f"payload is not UTF-8 JSON: {exc}") from None
+    except RecursionError as exc:
+        raise BadReading("bad_json", f"payload is not UTF-8 JSON: {exc}") from None
+    try:  # rare: only now pay for a Python call per integer
+        return json.loads(text, parse_int=_parse_int)
+    except (ValueError, RecursionError) as exc:
+        raise BadReading("bad_json", f"payload is not UTF-8 JSON: {exc}") from None
 
 
 @dataclass(slots=True)
@@ -73,15 +114,12 @@ def decode_batch(
         raise BadReading(
             "oversized", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
         )
-    try:
-        body = json.loads(payload.decode())  # NaN/Infinity parse, then fail per reading
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise BadReading("bad_json", f"payload is not UTF-8 JSON: {exc}") from None
+    body = load_json(payload)
     if not isinstance(body, dict):
         raise BadReading("bad_schema", "payload must be a JSON object with 'seq' and 'readings'")
     seq = body.get("seq", 0)
     items = body.get("readings")
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+    if type(seq) is not int or seq < 0:
         raise BadReading("bad_schema", f"'seq' must be a non-negative integer, got {seq!r}")
     if not isinstance(items, list):
         raise BadReading("bad_schema", "'readings' must be a list")

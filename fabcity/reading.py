@@ -5,6 +5,7 @@ so every stage can be idempotent.
 """
 
 import math
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -34,18 +35,68 @@ def format_ts(ts_ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+# RFC 3339 section 5.6, exactly: full-date "T" full-time, "T"/"t" and "Z"/"z", an optional
+# fraction with "." only, an offset "Z" or +hh:mm / -hh:mm. No week dates, no ",5", no missing
+# seconds, no "+0000": Python's fromisoformat takes all of those, so it only computes.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt]"
+    r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])")
+_fromisoformat = datetime.fromisoformat
+_MINUTE_MS = 60_000
+_DAY_MS = 86_400_000
+# Fast path: readings come in runs of one minute ("2026-11-26T22:05:"), so the minute of a
+# canonical "…:SS.mmmZ" timestamp is parsed once and its seconds and milliseconds looked up.
+_minutes: dict[str, int] = {}
+_MAX_CACHED_MINUTES = 4096
+_SECONDS_MS = {f"{s:02d}": s * 1000 for s in range(60)}
+_MILLIS = {f"{m:03d}": m for m in range(1000)}
+
+
 def parse_ts(text: object) -> int:
-    """Parse an RFC 3339 timestamp with an explicit offset into UTC milliseconds."""
-    if not isinstance(text, str) or len(text) < 20 or text[10] not in "Tt":
-        raise BadReading("bad_timestamp", f"invalid timestamp {text!r}: expected RFC 3339, "
+    """Parse an RFC 3339 timestamp (section 5.6) into UTC milliseconds.
+
+    Further fraction digits are truncated; a leap second (``23:59:60Z``) is stored as
+    ``23:59:59.999``, the last millisecond the epoch count can name.
+    """
+    if type(text) is str:
+        base = _minutes.get(text[:17])  # .get, not [] and KeyError: raising is slow
+        if base is not None and len(text) == 24 and text[23] == "Z" and text[19] == ".":
+            seconds = _SECONDS_MS.get(text[17:19])
+            millis = _MILLIS.get(text[20:23])
+            if seconds is not None and millis is not None:
+                return base + seconds + millis
+    return _parse_ts_slow(text)
+
+
+def _parse_ts_slow(text: object) -> int:
+    if type(text) is not str or _RFC3339.fullmatch(text) is None:
+        raise BadReading("bad_timestamp", f"invalid timestamp {_short(text)}: expected RFC 3339, "
                                           "e.g. 2026-11-26T22:05:00.123Z")
+    leap = text[17:19] == "60"
+    iso = text if text[10] == "T" and text[-1] != "z" else text.upper()
+    if leap:
+        iso = iso[:17] + "59" + iso[19:]
     try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadReading("bad_timestamp", f"invalid timestamp {text!r}: not RFC 3339") from None
-    if dt.tzinfo is None:
-        raise BadReading("bad_timestamp", f"invalid timestamp {text!r}: needs Z or an offset")
-    return (dt - _EPOCH) // _MS
+        ms = (_fromisoformat(iso) - _EPOCH) // _MS
+    except ValueError:  # the grammar holds but the date does not exist (February 30)
+        raise BadReading("bad_timestamp", f"invalid timestamp {text!r}: no such date") from None
+    if leap:
+        ms = ms - ms % 1000 + 999
+        if ms % _DAY_MS // _MINUTE_MS != 1439:  # leap seconds end a UTC day, at 23:59
+            raise BadReading("bad_timestamp",
+                             f"invalid timestamp {text!r}: a leap second is 23:59:60 UTC")
+    elif len(text) == 24 and text[23] == "Z" and text[19] == ".":
+        if len(_minutes) >= _MAX_CACHED_MINUTES:
+            _minutes.clear()
+        _minutes[text[:17]] = ms - ms % _MINUTE_MS
+    return ms
+
+
+def _short(value: object) -> str:
+    """A value for an error message, cut so a megabyte string does not reach the logs."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _check_value(value: object) -> float:

@@ -251,3 +251,17 @@ def test_every_reading_of_a_hostile_batch_gets_its_own_reason() -> None:
     assert [e.reason for e in batch.rejected] == [
         "bad_value", "bad_name", "bad_timestamp", "future_timestamp", "stale_timestamp",
         "unit_mismatch", "bad_unit", "bad_flags", "bad_schema", "bad_schema"]
+
+
+def test_an_integer_too_long_for_python_is_a_bad_value_not_bad_json() -> None:
+    payload = json.dumps({"seq": 1, "readings": [item(value=12), item(metric="pm10")]})
+    payload = payload.replace('"value": 12', '"value": ' + "9" * 5000, 1)
+    batch = decode(payload.encode())
+    assert [r.metric for r in batch.readings] == ["pm10"]
+    (exc,) = batch.rejected
+    assert exc.reason == "bad_value" and "5000 digits" in str(exc)
+    assert len(str(exc)) < 200
+
+
+def test_a_seq_too_long_for_python_is_a_bad_schema() -> None:
+    assert refused(b'{"seq": ' + b"7" * 5000 + b', "readings": []}') == "bad_schema"

@@ -106,3 +106,54 @@ def test_format_then_parse_keeps_milliseconds(ts_ms: int) -> None:
     text = format_ts(ts_ms)
     assert text.endswith("Z") and len(text) == 24
     assert parse_ts(text) == ts_ms
+
+
+# RFC 3339 exactly (section 5.6), with the examples of its section 5.8.
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("1985-04-12T23:20:50.52Z", "1985-04-12T23:20:50.520Z"),
+    ("1996-12-19T16:39:57-08:00", "1996-12-20T00:39:57.000Z"),
+    ("1990-12-31T23:59:60Z", "1990-12-31T23:59:59.999Z"),
+    ("1990-12-31T15:59:60-08:00", "1990-12-31T23:59:59.999Z"),
+    ("1937-01-01T12:00:27.87+00:20", "1937-01-01T11:40:27.870Z"),
+    ("2026-11-26t22:05:00.123z", "2026-11-26T22:05:00.123Z"),
+    ("2026-11-26T22:05:00.123456789Z", "2026-11-26T22:05:00.123Z"),
+])
+def test_rfc3339_section_5_8_examples_parse(text: str, expected: str) -> None:
+    assert format_ts(parse_ts(text)) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "2026-W48-5T00:00:01Z",  # an ISO 8601 week date
+    "2026-11-26T13:56:33,5Z",  # a comma before the fraction
+    "2026-11-26T13:56+00:00",  # no seconds
+    "2026-11-26T13:56:33+0000",  # an offset without its colon
+    "2026-11-26T13:56:33+00",  # an offset without minutes
+    "2026-11-26T13:56:33.Z",  # a point without digits
+    "20261126T135633Z",  # basic format
+    "2026-11-26T24:00:00Z",
+    "2026-11-26T13:60:00Z",
+    "2026-02-30T00:00:00Z",
+    "2026-11-26T12:00:60Z",  # a leap second ends a UTC day
+    "2026-11-26T13:56:33.123Z ",
+    "\uff12\uff10\uff12\uff16-11-26T13:56:33Z",  # fullwidth digits
+])
+def test_timestamps_outside_rfc3339_are_refused(text: str) -> None:
+    with pytest.raises(BadReading) as err:
+        parse_ts(text)
+    assert err.value.reason == "bad_timestamp"
+
+
+def test_the_cached_fast_path_still_checks_every_character() -> None:
+    assert parse_ts("2026-11-26T22:05:00.123Z") == TS  # caches the minute
+    for text in ("2026-11-26T22:05:0x.123Z", "2026-11-26T22:05:00,123Z",
+                 "2026-11-26T22:05:00.12xZ", "2026-11-26T22:05:60.123Z"):
+        with pytest.raises(BadReading):
+            parse_ts(text)
+    assert parse_ts("2026-11-26T22:05:59.999Z") == TS - 123 + 59_999
+
+
+def test_a_megabyte_timestamp_is_refused_with_a_short_message() -> None:
+    with pytest.raises(BadReading) as err:
+        parse_ts("2026" * 250_000)
+    assert len(str(err.value)) < 200
