@@ -5,8 +5,10 @@ from dataclasses import dataclass, field
 
 from hub.config import OpenDataConfig, SiteConfig
 from hub.forward.base import ForwarderStatus
+from hub.apikeys import ApiKeys
 from hub.live import LiveBroadcaster
 from hub.metrics import HubMetrics
+from hub.provisioning import Provisioner
 from hub.registry import DeviceRegistry
 from hub.storage.base import Storage
 
@@ -31,6 +33,9 @@ class HubContext:
     forwarders: Callable[[], list[ForwarderStatus]] = lambda: []
     #: The live stream's fan-out, fed by ingest (``GET /api/v1/stream``).
     live: LiveBroadcaster = field(default_factory=LiveBroadcaster)
+    #: API keys (admin routes) and device provisioning; None: admin routes answer 401/503.
+    api_keys: ApiKeys | None = None
+    provisioner: Provisioner | None = None
 
     def site(self, site_id: str) -> SiteConfig | None:
         """The declared site with this id, if any."""

@@ -13,7 +13,9 @@ from fabcity import __version__
 from hub.api.caching import HttpCaching
 from hub.api.deps import reject_unknown_parameters
 from hub.api.errors import install_error_handlers
+from hub.api.security import AccessLimits
 from hub.api.routes import aqi, climate, devices, health, latest, metrics, page, readings, sites
+from hub.api.routes import admin
 from hub.api.routes import stream as live_stream
 from hub.context import HubContext
 
@@ -67,6 +69,8 @@ def create_app(ctx: HubContext) -> FastAPI:
     )
     app.state.ctx = ctx
     install_error_handlers(app)
+    # Rate limits for anonymous /api/ requests and a body cap (innermost: answers carry CORS).
+    app.add_middleware(AccessLimits, ctx=ctx)
     # Open data: any web page may read it.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"])
     app.add_middleware(HttpCaching, ctx=ctx)  # ETag, Cache-Control, licence headers
@@ -75,6 +79,7 @@ def create_app(ctx: HubContext) -> FastAPI:
     for module in (health, sites, devices, latest, readings, aqi, climate, metrics, page):
         app.include_router(module.router)
     app.include_router(live_stream.router)
+    app.include_router(admin.router)
     app.mount(page.STATIC_PREFIX, StaticFiles(directory=page.WEB_DIR), name="static")
     _mount_docs(app)
     return app

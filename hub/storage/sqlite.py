@@ -7,12 +7,16 @@ SD card. The primary key is the reading identity, so ``INSERT OR IGNORE`` makes 
 all back for people exploring the file with ``sqlite3``.
 """
 
+import contextlib
 import math
+import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
+
+from pydantic import Field
 
 from fabcity.errors import StorageUnavailable
 from fabcity.reading import Reading
@@ -25,11 +29,16 @@ from hub.storage.base import (
     StorageOptions,
     retention_ms,
 )
+from hub.storage.sqlite_guard import FileIdentity, cache_kib, describe_error
 
 __all__ = ["SqliteOptions", "SqliteStorage"]
 
 SCHEMA_VERSION = 1
-CACHE_KIB = 65_536  # page cache per connection; inserts into a large table need it
+# Page caches: the writer's helps inserts into a large table (1/64 of the memory, 8..64 MiB);
+# each reader's is smaller (1/256, 2..16 MiB): readers share the OS page cache anyway.
+WRITE_CACHE_KIB = cache_kib(64, 8, 64)
+READ_CACHE_KIB = cache_kib(256, 2, 16)
+READ_CONNECTIONS = 4
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS series (
@@ -103,6 +112,7 @@ ORDER BY {names}, r.start_ms
 """
 
 SeriesKey = tuple[str, str, str, str]
+T = TypeVar("T")
 Point = tuple[int, int, float, str | None]  # (series, ts_ms, value, flags)
 
 
@@ -127,10 +137,18 @@ class SqliteOptions(StorageOptions):
 
     path: Path = Path("fabcity-hub.db")
     synchronous: Literal["full", "normal"] = "full"
+    read_connections: int = Field(READ_CONNECTIONS, ge=1, le=64,
+                                  description="connections the API reads through")
 
 
 class SqliteStorage(Storage):
-    """Readings in one SQLite file; safe to share between the ingest thread and the API."""
+    """Readings in one SQLite file; safe to share between the ingest thread and the API.
+
+    Writes go through one connection of their own, under a lock; reads borrow one of a small
+    pool of connections (WAL: readers never wait for the writer, nor it for them). Before and
+    after every write transaction the file's identity is checked (:mod:`.sqlite_guard`): once
+    the path names another file, or none, every write fails until an operator acts.
+    """
 
     Options = SqliteOptions
 
@@ -141,45 +159,86 @@ class SqliteStorage(Storage):
         retention_raw: str = "inf",
         retention_1m: str = "inf",
         retention_1h: str = "inf",
+        read_connections: int = READ_CONNECTIONS,
     ) -> None:
         self.path = Path(path)
         self._retention_ms = {0: retention_ms(retention_raw), MINUTE_MS: retention_ms(retention_1m),
                               HOUR_MS: retention_ms(retention_1h)}
         self._synchronous = synchronous.upper()
-        self._local = threading.local()
         self._write_lock = threading.Lock()
         self._closed = False
+        self._lost: str | None = None  # why the file can no longer be trusted, for good
+        self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._reader_slots = threading.BoundedSemaphore(read_connections)
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._series: dict[SeriesKey, tuple[int, str]] = {}  # key -> (id, unit)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._conn()
-            conn.executescript(_SCHEMA)
-            for series_id, *key, unit in conn.execute(
+            self._writer = self._connect(WRITE_CACHE_KIB)
+            self._writer.executescript(_SCHEMA)
+            self._identity = FileIdentity(self.path)
+            self._identity.note_wal()
+            for series_id, *key, unit in self._writer.execute(
                 "SELECT id, site, device, sensor, metric, unit FROM series"
             ):
                 self._series[tuple(key)] = (series_id, unit)  # type: ignore[index]
         except (OSError, sqlite3.Error) as exc:
-            raise StorageUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
+            self.close()
+            cause = describe_error(exc, self.path, "open") if isinstance(exc, sqlite3.Error) \
+                else str(exc)
+            raise StorageUnavailable(f"cannot open SQLite database {self.path}: {cause}") from exc
 
     def describe(self) -> str:
         return f"sqlite:{self.path.resolve()}"
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            if self._closed:
-                raise StorageUnavailable("storage is closed")
-            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False,
-                                   isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            self._local.conn = conn
-            with self._connections_lock:
-                self._connections.append(conn)
+    def _connect(self, cache: int) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False,
+                               isolation_level=None)
+        with self._connections_lock:
+            self._connections.append(conn)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute(f"PRAGMA cache_size=-{cache}")
         return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        """The write connection (tests and benchmarks poke at the file through it)."""
+        if self._closed:
+            raise StorageUnavailable("storage is closed")
+        return self._writer
+
+    def _check_file(self) -> None:
+        """Refuse to write once the path no longer names the file we opened."""
+        if self._lost is None:
+            self._lost = self._identity.problem()
+            if self._lost is not None:
+                # Fold the log into the orphaned file: /proc/<pid>/fd/<n> is then all of it.
+                with contextlib.suppress(sqlite3.Error):
+                    self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if self._lost is not None:
+            raise StorageUnavailable(self._lost)
+
+    def _transaction(self, doing: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in one write transaction on a file that is still ours."""
+        with self._write_lock:
+            conn = self._conn()
+            self._check_file()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                finally:
+                    # SQLite rolls back by itself on a full disk or an I/O error: a second
+                    # ROLLBACK would hide the cause behind "no transaction is active".
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                self._check_file()  # a vanished file explains the error best
+                raise StorageUnavailable(describe_error(exc, self.path, doing)) from exc
+            self._check_file()  # committed into the file the path names: only now a success
+            return result
 
     def _points(self, conn: sqlite3.Connection, readings: Sequence[Reading]) -> tuple[
         list[Point], dict[int, Point], dict[SeriesKey, tuple[int, str]]
@@ -209,22 +268,18 @@ class SqliteStorage(Storage):
     def write(self, readings: Sequence[Reading]) -> int:
         if not readings:
             return 0
-        try:
-            with self._write_lock:
-                conn = self._conn()
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    points, newest, fresh = self._points(conn, readings)
-                    stored = conn.executemany(_INSERT, points).rowcount
-                    conn.executemany(_UPSERT_LATEST, newest.values())
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                self._series.update(fresh)
-        except sqlite3.Error as exc:
-            raise StorageUnavailable(f"SQLite write failed: {exc}") from exc
-        return max(stored, 0)
+
+        def insert(conn: sqlite3.Connection) -> int:
+            points, newest, fresh = self._points(conn, readings)
+            stored = conn.executemany(_INSERT, points).rowcount
+            conn.executemany(_UPSERT_LATEST, newest.values())
+            pending.update(fresh)
+            return max(stored, 0)
+
+        pending: dict[SeriesKey, tuple[int, str]] = {}
+        stored = self._transaction("write", insert)
+        self._series.update(pending)  # cached only once committed
+        return stored
 
     @staticmethod
     def _filters(**values: str | None) -> tuple[str, list[object]]:
@@ -237,10 +292,23 @@ class SqliteStorage(Storage):
         return (" AND ".join(clauses) or "1"), params
 
     def _select(self, sql: str, params: Sequence[object]) -> list[tuple]:  # type: ignore[type-arg]
+        """Run a query on a pooled read connection (waiting for one while all are busy)."""
+        self._reader_slots.acquire()
         try:
-            return self._conn().execute(sql, params).fetchall()
+            if self._closed:
+                raise StorageUnavailable("storage is closed")
+            try:
+                conn = self._readers.get_nowait()
+            except queue.Empty:
+                conn = self._connect(READ_CACHE_KIB)
+            try:
+                return conn.execute(sql, params).fetchall()
+            finally:
+                self._readers.put(conn)
         except sqlite3.Error as exc:
-            raise StorageUnavailable(f"SQLite query failed: {exc}") from exc
+            raise StorageUnavailable(describe_error(exc, self.path, "query")) from exc
+        finally:
+            self._reader_slots.release()
 
     def _where(self, q: ReadingQuery, ts: str) -> tuple[str, list[object]]:
         where, params = self._filters(site=q.site, device=q.device, sensor=q.sensor,
@@ -264,22 +332,14 @@ class SqliteStorage(Storage):
     def write_rollup(self, resolution_ms: int, rows: Sequence[BucketStats]) -> None:
         if not rows:
             return
-        try:
-            with self._write_lock:
-                conn = self._conn()
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO rollups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [(resolution_ms, self._series[r.key][0], r.start_ms, r.count,
-                          _storable(r.sum), r.min, r.max, r.first, r.last,
-                          _storable(r.increase)) for r in rows])
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-        except sqlite3.Error as exc:
-            raise StorageUnavailable(f"SQLite rollup write failed: {exc}") from exc
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR REPLACE INTO rollups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(resolution_ms, self._series[r.key][0], r.start_ms, r.count, _storable(r.sum),
+                  r.min, r.max, r.first, r.last, _storable(r.increase)) for r in rows])
+
+        self._transaction("rollup write", insert)
 
     def read_rollup(self, resolution_ms: int, q: ReadingQuery) -> list[BucketStats]:
         where, params = self._where(q, "r.start_ms")
@@ -298,18 +358,16 @@ class SqliteStorage(Storage):
             if keep_ms is None:
                 continue
             cutoff = now_ms - keep_ms
-            try:
-                with self._write_lock:
-                    conn = self._conn()
-                    if resolution == 0:
-                        cursor = conn.execute("DELETE FROM points WHERE ts_ms < ?", (cutoff,))
-                    else:
-                        cursor = conn.execute(
-                            "DELETE FROM rollups WHERE resolution_ms = ? AND start_ms < ?",
-                            (resolution, cutoff))
-                    removed += max(cursor.rowcount, 0)
-            except sqlite3.Error as exc:
-                raise StorageUnavailable(f"SQLite expiry failed: {exc}") from exc
+
+            def delete(conn: sqlite3.Connection, res: int = resolution, cut: int = cutoff) -> int:
+                if res == 0:
+                    cursor = conn.execute("DELETE FROM points WHERE ts_ms < ?", (cut,))
+                else:
+                    cursor = conn.execute(
+                        "DELETE FROM rollups WHERE resolution_ms = ? AND start_ms < ?", (res, cut))
+                return max(cursor.rowcount, 0)
+
+            removed += self._transaction("expiry", delete)
         return removed
 
     def latest(
@@ -323,7 +381,18 @@ class SqliteStorage(Storage):
 
     def count(self) -> int:
         """Number of stored readings (tests and benchmarks)."""
-        return int(self._conn().execute("SELECT COUNT(*) FROM points").fetchone()[0])
+        return int(self._select("SELECT COUNT(*) FROM points", ())[0][0])
+
+    def health(self) -> str:
+        """``ok``, or why writes stop: the file deleted or replaced (checked now)."""
+        if self._closed:
+            return "storage is closed"
+        with self._write_lock:
+            try:
+                self._check_file()
+            except StorageUnavailable as exc:
+                return f"unavailable: {exc}"
+        return "ok"
 
     def close(self) -> None:
         self._closed = True
@@ -331,3 +400,6 @@ class SqliteStorage(Storage):
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
+        identity = getattr(self, "_identity", None)
+        if identity is not None:
+            identity.close()
