@@ -115,6 +115,19 @@ class ApiConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    header_timeout_s: float = Field(
+        10, gt=0, le=300, description="a client that has not sent its whole request header "
+                                      "this long after connecting (or after its previous "
+                                      "answer) is disconnected")
+    keepalive_timeout_s: int = Field(5, ge=1, le=300,
+                                     description="an idle keep-alive connection is closed after")
+    max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576,
+                                  description="largest request line plus header")
+    max_connections: int = Field(
+        1000, ge=1, le=1_000_000, description="connections (live streams included) served at "
+                                              "once; requests beyond get 503")
+    backlog: int = Field(2048, ge=1, le=65_535,
+                         description="connections the kernel queues before accepting")
     rate_limit_per_s: float = Field(
         20.0, ge=0, le=100_000,
         description="anonymous requests per second per client address under /api/; 0: off")

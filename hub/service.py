@@ -181,6 +181,7 @@ class HubService:
         import uvicorn
 
         from hub.api.app import create_app
+        from hub.api.server import uvicorn_config
 
         api = self.settings.api
         check_port_free(api.host, api.port)
@@ -193,8 +194,7 @@ class HubService:
             self.start()
             if on_started is not None:
                 on_started()
-            config = uvicorn.Config(create_app(self.context), host=api.host, port=api.port,
-                                    log_level="warning", access_log=False,
+            config = uvicorn_config(create_app(self.context), api,
                                     timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
             log.info("hub API on http://%s:%d (docs at /docs)", api.host, api.port)
             server = uvicorn.Server(config)
