@@ -3,9 +3,9 @@
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hub.apikeys import ApiKeys
 from hub.config import OpenDataConfig, SiteConfig
 from hub.forward.base import ForwarderStatus
-from hub.apikeys import ApiKeys
 from hub.live import LiveBroadcaster
 from hub.metrics import HubMetrics
 from hub.provisioning import Provisioner

@@ -13,10 +13,10 @@ from fabcity import __version__
 from hub.api.caching import HttpCaching
 from hub.api.deps import reject_unknown_parameters
 from hub.api.errors import install_error_handlers
-from hub.api.security import AccessLimits
+from hub.api.routes import admin as admin_routes
 from hub.api.routes import aqi, climate, devices, health, latest, metrics, page, readings, sites
-from hub.api.routes import admin
 from hub.api.routes import stream as live_stream
+from hub.api.security import AccessLimits
 from hub.context import HubContext
 
 __all__ = ["create_app"]
@@ -79,7 +79,7 @@ def create_app(ctx: HubContext) -> FastAPI:
     for module in (health, sites, devices, latest, readings, aqi, climate, metrics, page):
         app.include_router(module.router)
     app.include_router(live_stream.router)
-    app.include_router(admin.router)
+    app.include_router(admin_routes.router)
     app.mount(page.STATIC_PREFIX, StaticFiles(directory=page.WEB_DIR), name="static")
     _mount_docs(app)
     return app
