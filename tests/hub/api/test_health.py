@@ -14,7 +14,8 @@ def test_health_ok_when_broker_and_storage_are_fine(client: TestClient, ctx: Hub
     body = client.get("/api/v1/health").json()
     assert body == {"status": "ok", "version": __version__, "mqtt": {"connected": True},
                     "storage": {"status": "ok", "backend": ctx.storage.describe(),
-                                "since": None, "dead_letters": 0, "rollups": "ok"}}
+                                "since": None, "dead_letters": 0, "rollups": "ok"},
+                    "forwarders": []}
 
 
 def test_health_says_which_part_failed_and_since_when(ctx: HubContext) -> None:
@@ -54,3 +55,15 @@ def test_health_degraded_when_storage_fails(tmp_path, registry: DeviceRegistry) 
 def test_health_rejects_unknown_parameter(client: TestClient) -> None:
     message = rejected(client.get("/api/v1/health?verbose=1"), "verbose")
     assert "unknown parameter" in message
+
+
+def test_health_lists_each_forwarder_with_its_lag(client: TestClient, ctx: HubContext) -> None:
+    from hub.forward.base import ForwarderStatus
+
+    ctx.forwarders = lambda: [ForwarderStatus("opensensemap-box", "opensensemap", 290.0,
+                                              "2026-11-26T22:00:00.000Z", "retrying: HTTP 503")]
+    body = client.get("/api/v1/health").json()
+    assert body["forwarders"] == [{"name": "opensensemap-box", "to": "opensensemap",
+                                   "lag_s": 290.0, "forwarded_until": "2026-11-26T22:00:00.000Z",
+                                   "status": "retrying: HTTP 503"}]
+    assert body["status"] == "ok"  # a remote network's outage is not the hub's
