@@ -115,6 +115,12 @@ class ApiConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    max_concurrent_queries: int = Field(
+        4, ge=1, le=64, description="history queries run at once (readings, AQI, climate)")
+    max_queued_queries: int = Field(
+        32, ge=0, le=10_000, description="queries waiting for a slot; beyond, 503")
+    queue_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="longest wait for a slot before a 503")
     header_timeout_s: float = Field(
         10, gt=0, le=300, description="a client that has not sent its whole request header "
                                       "this long after connecting (or after its previous "

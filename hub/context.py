@@ -4,7 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hub.apikeys import ApiKeys
-from hub.config import OpenDataConfig, SiteConfig
+from hub.config import ApiConfig, OpenDataConfig, SiteConfig
 from hub.forward.base import ForwarderStatus
 from hub.live import LiveBroadcaster
 from hub.metrics import HubMetrics
@@ -36,6 +36,8 @@ class HubContext:
     #: API keys (admin routes) and device provisioning; None: admin routes answer 401/503.
     api_keys: ApiKeys | None = None
     provisioner: Provisioner | None = None
+    #: ``[api]``: the storage query limits (:mod:`hub.api.limits`).
+    api: ApiConfig = field(default_factory=ApiConfig)
 
     def site(self, site_id: str) -> SiteConfig | None:
         """The declared site with this id, if any."""

@@ -101,6 +101,7 @@ class HubService:
             rollup_problem=lambda: self.rollups.last_error,
             forwarders=lambda: [f.status() for f in self.forwarders],
             sites=settings.sites, open_data=settings.open_data, live=self.live,
+            api=settings.api,
         )
 
     def start(self) -> None:

@@ -13,6 +13,7 @@ from fabcity import __version__
 from hub.api.caching import HttpCaching
 from hub.api.deps import reject_unknown_parameters
 from hub.api.errors import install_error_handlers
+from hub.api.limits import storage_slot
 from hub.api.routes import admin as admin_routes
 from hub.api.routes import aqi, climate, devices, health, latest, metrics, page, readings, sites
 from hub.api.routes import stream as live_stream
@@ -65,7 +66,7 @@ def create_app(ctx: HubContext) -> FastAPI:
         description=DESCRIPTION,
         docs_url=None if offline_docs else "/docs",
         redoc_url=None,
-        dependencies=[Depends(reject_unknown_parameters)],
+        dependencies=[Depends(reject_unknown_parameters), Depends(storage_slot)],
     )
     app.state.ctx = ctx
     install_error_handlers(app)
