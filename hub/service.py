@@ -10,6 +10,7 @@ from typing import Literal
 
 from fabcity.errors import ConfigError
 from fabcity.mqtt import parse_broker_url
+from hub.apikeys import ApiKeys
 from hub.broker import EmbeddedBroker
 from hub.config import HubSettings
 from hub.context import HubContext
@@ -19,6 +20,7 @@ from hub.forward.cursor import ForwardCursors
 from hub.ingest import Ingest
 from hub.live import LiveBroadcaster
 from hub.metrics import HubMetrics
+from hub.provisioning import Provisioner
 from hub.registry import DeviceRegistry
 from hub.storage.base import retention_ms, storage_class
 from hub.storage.rollup import RollupState, RollupWorker
@@ -93,6 +95,10 @@ class HubService:
         self.live = LiveBroadcaster()
         self.exit_code = 0
         self._server: object | None = None  # the uvicorn server, told to stop on a fatal error
+        self.api_keys = ApiKeys(state_path)
+        broker = settings.broker
+        self.provisioner = (Provisioner(settings) if broker.password_file and broker.acl_file
+                            else None)
         self.context = HubContext(
             self.storage, self.registry, self.metrics,
             mqtt_connected=lambda: bool(self.ingest and self.ingest.connected),
@@ -101,7 +107,7 @@ class HubService:
             rollup_problem=lambda: self.rollups.last_error,
             forwarders=lambda: [f.status() for f in self.forwarders],
             sites=settings.sites, open_data=settings.open_data, live=self.live,
-            api=settings.api,
+            api_keys=self.api_keys, provisioner=self.provisioner,
         )
 
     def start(self) -> None:
@@ -168,6 +174,9 @@ class HubService:
         self.rollup_state.close()
         log.info("hub stopped")
         self.forward_cursors.close()
+        self.api_keys.close()
+        if self.provisioner is not None:
+            self.provisioner.close()
 
     def serve(
         self,
