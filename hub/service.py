@@ -108,6 +108,7 @@ class HubService:
             forwarders=lambda: [f.status() for f in self.forwarders],
             sites=settings.sites, open_data=settings.open_data, live=self.live,
             api_keys=self.api_keys, provisioner=self.provisioner,
+            api=settings.api,
         )
 
     def start(self) -> None:
