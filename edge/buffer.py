@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Literal
 
 from fabcity.errors import ConfigError
+from fabcity.logs import rate_limited
 from fabcity.reading import Reading
 
 __all__ = ["Buffer"]
 
-log = logging.getLogger(__name__)
+log = rate_limited(logging.getLogger(__name__))  # per-message lines must not flood
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS buffer (

@@ -22,6 +22,7 @@ from edge.config import QualityConfig, SensorConfig
 from fabcity.catalogue import lookup
 from fabcity.config import format_validation_error
 from fabcity.errors import ConfigError
+from fabcity.logs import rate_limited
 from fabcity.reading import Reading
 
 __all__ = [
@@ -33,7 +34,7 @@ __all__ = [
     "is_particulate",
 ]
 
-log = logging.getLogger(__name__)
+log = rate_limited(logging.getLogger(__name__))  # per-message lines must not flood
 
 FLAG_OUT_OF_RANGE = "out_of_range"
 FLAG_SUSPECT_HUMIDITY = "suspect_humidity"

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 from edge.drivers.base import EventDriver, PolledDriver, Sample, SensorDriver
 from fabcity.errors import BadReading
+from fabcity.logs import rate_limited
 from fabcity.reading import Reading, now_ms
 
 __all__ = ["Sampler", "SensorStats", "Transform", "to_readings"]
 
-log = logging.getLogger(__name__)
+log = rate_limited(logging.getLogger(__name__))  # per-message lines must not flood
 
 #: A per-sensor step between driver and buffer (calibration, range checks, flags).
 Transform = Callable[[list[Reading]], list[Reading]]

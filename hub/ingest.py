@@ -33,6 +33,7 @@ from fabcity.codec import decode_batch
 from fabcity.device import decode_meta, decode_status
 from fabcity.errors import BadReading, StorageUnavailable
 from fabcity.link import LinkReporter, connack_hint
+from fabcity.logs import rate_limited
 from fabcity.mqtt import BrokerAddress, apply_credentials
 from fabcity.reading import Reading, now_ms
 from fabcity.topic import PREFIX, Kind, Topic, subscription
@@ -46,7 +47,7 @@ from hub.storage.rollup import RollupState
 
 __all__ = ["Ingest"]
 
-log = logging.getLogger(__name__)
+log = rate_limited(logging.getLogger(__name__))  # per-message lines must not flood
 
 SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our queue through a week-long hub outage
 RETRY_MIN_S = 0.5
@@ -293,7 +294,7 @@ class Ingest:
                 self.registry.set_status(topic.site, topic.device, decode_status(msg.payload),
                                          msg.received_ms)
             elif topic.kind is Kind.META:
-                meta = decode_meta(msg.payload) if msg.payload else None
+                meta = decode_meta(msg.payload, topic) if msg.payload else None
                 self.registry.set_meta(topic.site, topic.device, meta)
         except BadReading as exc:
             self._reject(exc, msg.topic)

@@ -2,20 +2,24 @@
 
 Fed by the retained ``status`` and ``meta`` topics and by every stored batch; kept in a small
 SQLite file whatever the storage back-end, so the API answers without touching the time-series
-store.
+store. Status and meta are validated once, on arrival, and their models kept in memory: the
+API reads them on every call and must not parse them again each time.
 """
 
-import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from fabcity.device import DeviceMeta, Status
+from fabcity.errors import BadReading
+from fabcity.logs import rate_limited
 
 __all__ = ["DeviceRecord", "DeviceRegistry"]
+
+log = rate_limited(logging.getLogger(__name__))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -31,13 +35,13 @@ CREATE TABLE IF NOT EXISTS devices (
 
 @dataclass(frozen=True, slots=True)
 class DeviceRecord:
-    """What the hub knows of one device."""
+    """What the hub knows of one device; ``status`` and ``meta`` are shared, read-only."""
 
     site: str
     device: str
     state: str
-    status: dict[str, Any] | None
-    meta: dict[str, Any] | None
+    status: Status | None
+    meta: DeviceMeta | None
     last_seen_ms: int | None
 
 
@@ -52,6 +56,24 @@ class DeviceRegistry:
                                      timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(_SCHEMA)
+        self._status: dict[tuple[str, str], Status] = {}
+        self._meta: dict[tuple[str, str], DeviceMeta] = {}
+        self._load()
+
+    def _load(self) -> None:
+        """Decode what earlier runs stored, once; a row that no longer validates is skipped."""
+        rows = self._conn.execute(
+            "SELECT site, device, status_json, meta_json FROM devices "
+            "WHERE status_json IS NOT NULL OR meta_json IS NOT NULL").fetchall()
+        for site, device, status_json, meta_json in rows:
+            try:
+                if status_json:
+                    self._status[(site, device)] = Status.model_validate_json(status_json)
+                if meta_json:
+                    self._meta[(site, device)] = DeviceMeta.model_validate_json(meta_json)
+            except ValueError as exc:  # stored before today's limits
+                log.warning("device %s/%s: stored status or meta no longer valid, ignored: "
+                            "%s", site, device, str(exc).splitlines()[0])
 
     def _upsert(self, site: str, device: str, sets: str, params: list[object]) -> None:
         with self._lock:
@@ -66,13 +88,17 @@ class DeviceRegistry:
         """Record a status message (the last will's ``offline`` included)."""
         self._upsert(site, device, "state = ?, status_json = ?, status_ms = ?, "
                      "last_seen_ms = MAX(COALESCE(last_seen_ms, 0), ?)",
-                     [status.state, status.model_dump_json(exclude_none=True), received_ms,
-                      received_ms])
+                     [status.state, _json(status), received_ms, received_ms])
+        self._status[(site, device)] = status
 
     def set_meta(self, site: str, device: str, meta: DeviceMeta | None) -> None:
         """Record a device description; ``None`` clears it (an emptied retained message)."""
-        payload = meta.model_dump_json(exclude_none=True) if meta is not None else None
+        payload = _json(meta) if meta is not None else None
         self._upsert(site, device, "meta_json = ?", [payload])
+        if meta is None:
+            self._meta.pop((site, device), None)
+        else:
+            self._meta[(site, device)] = meta
 
     def seen(self, last_seen: Mapping[tuple[str, str], int]) -> None:
         """Mark devices as heard from at the given times (one call per stored batch)."""
@@ -91,20 +117,26 @@ class DeviceRegistry:
 
     def devices(self, site: str | None = None) -> list[DeviceRecord]:
         """Every known device, optionally of one site, ordered by site then device."""
-        sql = "SELECT site, device, state, status_json, meta_json, last_seen_ms FROM devices"
+        sql = "SELECT site, device, state, last_seen_ms FROM devices"
         params: list[object] = []
         if site is not None:
             sql += " WHERE site = ?"
             params.append(site)
         with self._lock:
             rows = self._conn.execute(sql + " ORDER BY site, device", params).fetchall()
-        return [
-            DeviceRecord(s, d, state, json.loads(st) if st else None,
-                         json.loads(meta) if meta else None, seen)
-            for s, d, state, st, meta, seen in rows
-        ]
+            status, meta = self._status, self._meta
+            return [DeviceRecord(s, d, state, status.get((s, d)), meta.get((s, d)), seen)
+                    for s, d, state, seen in rows]
 
     def close(self) -> None:
         """Close the database; safe to call twice."""
         with self._lock:
             self._conn.close()
+
+
+def _json(message: Status | DeviceMeta) -> str:
+    """Compact JSON of a decoded message; decoding already proved it encodes."""
+    try:
+        return message.model_dump_json(exclude_none=True)
+    except ValueError as exc:  # a caller that skipped decode_status/decode_meta
+        raise BadReading("bad_json", f"cannot store {type(message).__name__}: {exc}") from None

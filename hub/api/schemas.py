@@ -1,10 +1,11 @@
 """Response models of the HTTP API (``…Public``: what the outside world sees)."""
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from fabcity.device import DeviceMeta
 from fabcity.reading import Reading, format_ts
 from hub.config import SiteConfig
 from hub.registry import DeviceRecord
@@ -161,14 +162,16 @@ class DevicePublic(BaseModel):
         )
 
 
-def _meta(raw: dict[str, Any] | None) -> DeviceMetaPublic | None:
-    if not raw:
+def _meta(meta: DeviceMeta | None) -> DeviceMetaPublic | None:
+    """The public view of a meta the registry validated on arrival: built, not re-validated."""
+    if meta is None:
         return None
-    fields = {k: raw[k] for k in DeviceMetaPublic.model_fields if k in raw}
-    try:
-        return DeviceMetaPublic.model_validate(fields)
-    except ValueError:  # the registry only stores validated meta; be safe with old rows
-        return None
+    where = meta.location
+    return DeviceMetaPublic.model_construct(
+        kind=meta.kind, name=meta.name, firmware=meta.firmware, version=meta.version,
+        location=LocationPublic.model_construct(lat=where.lat, lon=where.lon) if where else None,
+        sensors=[SensorPublic.model_construct(name=s.name, driver=s.driver,
+                                              metrics=dict(s.metrics)) for s in meta.sensors])
 
 
 class DevicesPublic(BaseModel):

@@ -228,4 +228,33 @@ def test_status_and_meta_feed_the_registry(mosquitto: Mosquitto, tmp_path: Path)
     ingest.stop()
     (device,) = ingest.registry.devices()
     assert (device.site, device.device, device.state) == ("lab", "pi-1", "online")
-    assert device.meta is not None and device.meta["kind"] == "machine"
+    assert device.meta is not None and device.meta.kind == "machine"
+
+
+def test_a_meta_naming_another_device_and_a_surrogate_status_are_counted_bad_input(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    storage = SqliteStorage(tmp_path / "hub.db")
+    metrics = HubMetrics()
+    ingest = _ingest(mosquitto, storage, tmp_path, metrics)
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="pi-evil")
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    messages = [
+        ("fabcity/v1/lab/pi-1/meta", json.dumps({"site": "lab", "device": "pi-2"}).encode()),
+        ("fabcity/v1/lab/pi-1/status", b'{"state":"online","x":"\\udfff"}'),
+        ("fabcity/v1/lab/pi-1/meta", b'{"site":"lab","device":"pi-1","name":"' +
+         b"n" * 100_000 + b'"}'),
+    ]
+    for topic, payload in messages:
+        client.publish(topic, payload, qos=1).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+
+    def count(reason: str) -> float:
+        return metrics.rejected.labels(reason)._value.get()  # type: ignore[attr-defined,no-any-return]
+
+    _wait(lambda: count("identity_mismatch") + count("bad_json") + count("oversized") == 3)
+    ingest.stop()
+    assert count("internal_error") == 0
+    assert [(d.status, d.meta) for d in ingest.registry.devices()] == []

@@ -55,8 +55,8 @@ def _known_devices(ctx: ContextDep, metrics: tuple[str, ...], site: str | None,
     for rec in ctx.registry.devices(site):
         if device is not None and rec.device != device:
             continue
-        sensors = (rec.meta or {}).get("sensors") or []
-        if any(m in (s.get("metrics") or {}) for s in sensors for m in metrics):
+        sensors = rec.meta.sensors if rec.meta is not None else []
+        if any(m in s.metrics for s in sensors for m in metrics):
             known.add((rec.site, rec.device))
     return known
 
