@@ -297,6 +297,9 @@ class OpenDataConfig(BaseModel):
                        description="map tile URL template for the citizen page; \"\" disables")
     tiles_attribution: str = Field(DEFAULT_TILES_ATTRIBUTION, max_length=200,
                                    description="credit shown on the map when tiles are on")
+    tiles_attribution_url: str = Field(
+        "https://www.openstreetmap.org/copyright", max_length=300, pattern=r"^(https?://\S+)?$",
+        description="page the map credit links to (the tile data's copyright); \"\" for none")
 
     @field_validator("tiles")
     @classmethod

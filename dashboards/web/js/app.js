@@ -6,7 +6,11 @@ import { overview, sitePage, devicePage, valueContent, aqiChip, aqiOf } from "./
 import { startLive } from "./live.js";
 
 const SITES_REFRESH_MS = 60_000;
-const AQI_REFRESH_MS = 60_000;
+// The AQI every minute; `/?aqi_refresh_s=N` sets data-aqi-refresh-s on <html> (tests, kiosks).
+const AQI_REFRESH_MS = 1000 * (Number(document.documentElement.dataset.aqiRefreshS) || 60);
+// A pollutant reading arriving live asks for the AQI again, at most this often.
+const AQI_AFTER_READING_MS = 15_000;
+const AQI_METRICS = new Set(["pm2_5", "pm10", "o3", "no2", "co", "so2"]);
 const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
 const state = {
@@ -17,13 +21,18 @@ const state = {
   clockSkewMs: 0, // hub clock - browser clock
   watchers: new Map(),
   aqiWatchers: [],
-  map: null,
+  listeners: [], // {node, fn}: fn(reading) for every live reading while node is on the page
+  reloaders: [], // {node, fn}: fn() after the stream announced a gap
+  map: null, // {map, refresh()} of the overview
   watch(key, node) {
     if (!this.watchers.has(key)) this.watchers.set(key, []);
     this.watchers.get(key).push(node);
   },
   watchAqi(site, device, node) { this.aqiWatchers.push({ site, device, node }); },
+  listen(node, fn) { this.listeners.push({ node, fn }); },
+  onGap(node, fn) { this.reloaders.push({ node, fn }); },
 };
+const connected = (list) => list.filter((w) => w.node.isConnected);
 const hubNow = () => Date.now() + state.clockSkewMs;
 
 function setStatus(text, isError) {
@@ -37,6 +46,9 @@ function onReading(r) {
   const known = state.latest.get(key);
   if (known && Date.parse(known.ts) >= Date.parse(r.ts)) return;
   state.latest.set(key, r);
+  if (AQI_METRICS.has(r.metric)) aqiSoon();
+  state.listeners = connected(state.listeners);
+  for (const w of state.listeners) w.fn(r);
   for (const node of state.watchers.get(key) || []) {
     node.replaceChildren(...valueContent(r).filter(Boolean));
     node.classList.remove("stale");
@@ -63,6 +75,21 @@ async function loadSites() {
   for (const r of latest.readings) onReading(r);
 }
 
+let aqiPending = null;
+function aqiSoon() {
+  if (aqiPending === null) aqiPending = setTimeout(() => { aqiPending = null; loadAqi(); }, AQI_AFTER_READING_MS);
+}
+
+// The stream could not replay everything missed: say so, and reload what shows history.
+function onGap(gap) {
+  const from = new Date(gap.from).toLocaleTimeString();
+  const to = new Date(gap.to).toLocaleTimeString();
+  setStatus(`Readings from ${from} to ${to} were missed live; charts reloaded.`, false);
+  state.reloaders = connected(state.reloaders);
+  for (const w of state.reloaders) w.fn();
+  loadSites().catch(() => {});
+}
+
 async function loadAqi() {
   try {
     const answer = await getJson("api/v1/aqi?standard=us-epa");
@@ -76,6 +103,7 @@ async function loadAqi() {
     w.node.replaceWith(chip);
     w.node = chip;
   }
+  if (state.map) state.map.refresh();
 }
 
 function route() {
@@ -89,7 +117,9 @@ function render(moveFocus) {
   const r = route();
   state.watchers = new Map();
   state.aqiWatchers = [];
-  if (state.map) { state.map.remove(); state.map = null; }
+  state.listeners = [];
+  state.reloaders = [];
+  if (state.map) { state.map.map.remove(); state.map = null; }
   const page = r.view === "site" ? sitePage(state, r.site, hubNow())
     : r.view === "device" ? devicePage(state, r.site, r.device, hubNow())
       : overview(state, reduceMotion);
@@ -114,7 +144,7 @@ async function start() {
   }
   render(false);
   window.addEventListener("hashchange", () => render(true));
-  startLive(onReading, onMode);
+  startLive({ reading: onReading, mode: onMode, gap: onGap });
   // Sites, devices and their states change slowly: refresh them, and the air quality, now and then.
   setInterval(() => loadSites().catch(() => {}), SITES_REFRESH_MS);
   setInterval(loadAqi, AQI_REFRESH_MS);

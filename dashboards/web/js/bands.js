@@ -5,11 +5,11 @@
 
 const EPA = [
   ["good", "Good", "#00e400", "#12a312"],
-  ["moderate", "Moderate", "#ffff00", "#c7a800"],
-  ["unhealthy_sensitive", "Unhealthy for sensitive groups", "#ff7e00", "#ff7e00"],
+  ["moderate", "Moderate", "#ffff00", "#a08400"],
+  ["unhealthy_sensitive", "Unhealthy for sensitive groups", "#ff7e00", "#d06a00"],
   ["unhealthy", "Unhealthy", "#ff0000", "#e8202a"],
   ["very_unhealthy", "Very unhealthy", "#8f3f97", "#a54bb0"],
-  ["hazardous", "Hazardous", "#7e0023", "#b0103a"],
+  ["hazardous", "Hazardous", "#7e0023", "#d8204f"],
 ];
 const epa = (limits) => limits.map((upTo, i) => {
   const [key, name, colour, line] = EPA[i];

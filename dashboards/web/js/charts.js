@@ -1,13 +1,14 @@
 // Charts (uPlot): downsampled history of one metric, a line per device and sensor, coloured by
 // band where the metric has bands, with the bands named in words, the data's licence and a
-// CSV link. The canvas is summarised in text for screen readers.
+// CSV link. The canvas is summarised in text for screen readers. Live readings extend the
+// chart: into the current bucket (a running mean) or as a new bucket, the oldest falling off.
 /* global uPlot */
 import { el, getJson, label, unitText, formatNumber, query } from "./format.js";
 import { BANDS, bandOf, textOn } from "./bands.js";
 
 export const RANGES = {
-  "24h": { start: "-24h", every: "5m", words: "last 24 hours" },
-  "7d": { start: "-7d", every: "1h", words: "last 7 days" },
+  "24h": { start: "-24h", every: "5m", everyS: 300, spanS: 86_400, words: "last 24 hours" },
+  "7d": { start: "-7d", every: "1h", everyS: 3600, spanS: 7 * 86_400, words: "last 7 days" },
 };
 const DASHES = [[], [6, 4], [2, 3], [10, 3, 2, 3]];
 
@@ -100,8 +101,30 @@ export function bandChip(metric, value) {
   return chip;
 }
 
-// A <figure> that fills itself: {site, device?, metric, range, licence}.
-export function chartFigure({ site, device, metric, range, licence, names }) {
+// A live reading into its series: the mean of the current bucket, or a new bucket; points
+// older than the chart's span fall off, so a page left open keeps a bounded chart. The hub's
+// own last bucket counts as one reading in the running mean (its count is not fetched).
+function extend(group, reading, r) {
+  const bucket = Math.floor(Date.parse(reading.ts) / 1000 / r.everyS) * r.everyS;
+  const points = group.points;
+  const last = points[points.length - 1];
+  if (last && last[0] === bucket) {
+    group.lastCount += 1;
+    last[1] += (reading.value - last[1]) / group.lastCount;
+  } else if (!last || bucket > last[0]) {
+    points.push([bucket, reading.value]);
+    group.lastCount = 1;
+  } else {
+    return false; // an older bucket: shown on the next load
+  }
+  const oldest = bucket - r.spanS;
+  while (points.length && points[0][0] < oldest) points.shift();
+  return true;
+}
+
+// A <figure> that fills itself: {site, device?, metric, range, licence, names, live}; live:
+// {listen(node, fn(reading)), onGap(node, fn())} to follow the stream.
+export function chartFigure({ site, device, metric, range, licence, names, live }) {
   const r = RANGES[range];
   const params = { site, device, metric, start: r.start, every: r.every, agg: "mean" };
   const csv = `api/v1/readings?${query({ ...params, format: "csv" })}`;
@@ -116,20 +139,10 @@ export function chartFigure({ site, device, metric, range, licence, names }) {
       el("a", { href: csv, download: `${site}${device ? `-${device}` : ""}-${metric}-${range}.csv` },
         `Download CSV`, el("span", { class: "visually-hidden" }, ` of ${label(metric)}`))));
 
-  getJson(`api/v1/readings?${query(params)}`).then((answer) => {
-    const groups = new Map();
-    let unit = "";
-    for (const reading of answer.readings) {
-      const key = `${reading.device}/${reading.sensor}`;
-      if (!groups.has(key)) groups.set(key, { name: names(reading), points: [] });
-      groups.get(key).points.push([Date.parse(reading.ts) / 1000, reading.value]);
-      unit = unitText(reading.unit);
-    }
-    if (groups.size === 0) {
-      now.textContent = "No readings in this period.";
-      plot.remove();
-      return;
-    }
+  let chart = null;
+  let groups = new Map();
+  let unit = "";
+  const describe = () => {
     const series = [...groups.values()];
     const values = series.flatMap((s) => s.points.map((p) => p[1]));
     const last = series[0].points[series[0].points.length - 1][1];
@@ -141,6 +154,41 @@ export function chartFigure({ site, device, metric, range, licence, names }) {
     summary.textContent = `${label(metric)}, ${r.words}: from ${formatNumber(metric, lo)} to `
       + `${formatNumber(metric, hi)} ${unit}; latest ${formatNumber(metric, last)} ${unit}`
       + `${bandOf(metric, last) ? `, ${bandOf(metric, last).name}` : ""}.`;
+  };
+  const show = (data) => {
+    chart.setData(data);
+    plot.dataset.points = String(data[0].length);
+  };
+  if (live) {
+    live.listen(figure, (reading) => {
+      if (!chart || reading.site !== site || reading.metric !== metric) return;
+      if (device && reading.device !== device) return;
+      const group = groups.get(`${reading.device}/${reading.sensor}`);
+      if (!group || !extend(group, reading, r)) return; // a new series shows on the next load
+      show(align([...groups.values()]));
+      describe();
+    });
+    live.onGap(figure, () => load());
+  }
+
+  const load = () => getJson(`api/v1/readings?${query(params)}`).then((answer) => {
+    if (chart) { chart.destroy(); chart = null; }
+    figure.querySelector(".band-legend")?.remove();
+    groups = new Map();
+    for (const reading of answer.readings) {
+      const key = `${reading.device}/${reading.sensor}`;
+      if (!groups.has(key)) groups.set(key, { name: names(reading), points: [], lastCount: 1 });
+      groups.get(key).points.push([Date.parse(reading.ts) / 1000, reading.value]);
+      unit = unitText(reading.unit);
+    }
+    if (groups.size === 0) {
+      now.textContent = "No readings in this period.";
+      plot.remove();
+      return;
+    }
+    if (!plot.isConnected) figure.insertBefore(plot, summary);
+    const series = [...groups.values()];
+    describe();
     const legend = bandLegend(metric, unit);
     if (legend) figure.insertBefore(legend, figure.querySelector("figcaption"));
     const stroke = bandStroke(metric);
@@ -157,11 +205,13 @@ export function chartFigure({ site, device, metric, range, licence, names }) {
       legend: { show: series.length > 1 },
       cursor: { drag: { x: false, y: false } },
     };
-    const chart = new uPlot(opts, align(series), plot);
-    new ResizeObserver(() => chart.setSize({ width: Math.max(240, plot.clientWidth), height: 200 }))
-      .observe(plot);
+    chart = new uPlot(opts, align(series), plot);
+    plot.dataset.points = String(chart.data[0].length);
   }).catch((err) => {
     now.textContent = `Could not load the history (${err.message}).`;
   });
+  new ResizeObserver(() => chart?.setSize({ width: Math.max(240, plot.clientWidth), height: 200 }))
+    .observe(plot);
+  load();
   return figure;
 }

@@ -4,6 +4,7 @@ import { el, label, formatValue, ago, byMetric, seriesKey, deviceKey, query, uni
 import { textOn, isColour } from "./bands.js";
 import { chartFigure, bandChip, RANGES } from "./charts.js";
 import { drawMap } from "./map.js";
+import { machinesSection } from "./machines.js";
 
 export const deviceName = (d) => (d.meta && d.meta.name) || d.device;
 const siteHref = (site) => `#/site/${encodeURIComponent(site)}`;
@@ -67,23 +68,27 @@ function heading(text) {
   return el("h2", { tabindex: "-1", class: "page-heading" }, text);
 }
 
+// What a marker shows with the air quality known now: colour, number and words.
+function placeLook(state, p) {
+  const aqi = aqiOf(state, p.site, p.device);
+  const known = aqi && aqi.index !== null;
+  const words = known ? `air quality ${aqi.label || ""} (AQI ${aqi.index})` : "no air-quality index";
+  return { colour: aqi ? aqi.colour : null, short: known ? String(aqi.index) : "",
+    label: p.big ? `${p.name}: ${words}; open the site` : `${p.name} at ${p.siteName}: ${words}; open the device` };
+}
+
 export function overview(state, reduceMotion) {
   const places = [];
   for (const s of state.sites) {
     if (s.location) {
-      const aqi = aqiOf(state, s.site);
       places.push({ lat: s.location.lat, lon: s.location.lon, name: s.name, big: true,
-        short: aqi && aqi.index !== null ? String(aqi.index) : "", colour: aqi ? aqi.colour : null,
-        href: siteHref(s.site),
-        label: `${s.name}: ${aqi && aqi.index !== null ? `air quality ${aqi.label || ""} (AQI ${aqi.index})` : "no air-quality index"}; open the site` });
+        site: s.site, device: null, href: siteHref(s.site) });
     }
     for (const d of s.devices) {
       const own = d.location && s.location && (d.location.lat !== s.location.lat || d.location.lon !== s.location.lon);
       if (!own) continue;
-      const aqi = aqiOf(state, d.site, d.device);
       places.push({ lat: d.location.lat, lon: d.location.lon, name: deviceName(d), big: false,
-        colour: aqi ? aqi.colour : null, href: deviceHref(d.site, d.device),
-        label: `${deviceName(d)} at ${s.name}: ${aqi && aqi.index !== null ? `${aqi.label} (AQI ${aqi.index})` : "no air-quality index"}; open the device` });
+        site: d.site, device: d.device, siteName: s.name, href: deviceHref(d.site, d.device) });
     }
   }
   const mapBox = el("div", { id: "map", class: "map", role: "region", "aria-label": "Map of the sites" });
@@ -109,13 +114,14 @@ export function overview(state, reduceMotion) {
       el("section", { "aria-labelledby": "sites-title" },
         el("h3", { id: "sites-title" }, "Sites"),
         state.sites.length ? sites : el("p", { class: "empty" }, "No site yet."))));
-  return { root, mount: () => (places.length ? drawMap(mapBox, places, reduceMotion) : null) };
+  return { root, mount: () => (places.length
+    ? drawMap(mapBox, places, reduceMotion, (p) => placeLook(state, p)) : null) };
 }
 
 function chartsSection(state, { site, device, metrics, licence, names }) {
   const box = el("div", { class: "charts" });
   const draw = () => box.replaceChildren(...metrics.map((metric) =>
-    chartFigure({ site, device, metric, range: state.range, licence, names })));
+    chartFigure({ site, device, metric, range: state.range, licence, names, live: state })));
   const radios = Object.entries(RANGES).map(([key, r]) => el("label", null,
     el("input", { type: "radio", name: "range", value: key, checked: state.range === key }), ` ${r.words}`));
   const fieldset = el("fieldset", { class: "range" }, el("legend", null, "Period"), radios);
@@ -153,6 +159,7 @@ export function sitePage(state, site, nowMs) {
       el("a", { href: `api/v1/readings?${query({ site, start: "-24h", format: "csv" })}`, download: `${site}-24h.csv` }, "last 24 h (CSV)")),
     el("section", { "aria-labelledby": "devices-title" }, el("h2", { id: "devices-title" }, "Devices"),
       devices.length ? el("div", { class: "devices" }, devices) : el("p", { class: "empty" }, "No device has reported yet.")),
+    machinesSection(state, { site, licence: s.licence, deviceName: (device) => byDevice.get(device) || device }),
     chartsSection(state, { site, metrics, licence: s.licence,
       names: (r) => `${byDevice.get(r.device) || r.device} (${r.sensor})` }));
   return { root };

@@ -156,3 +156,20 @@ def test_openapi_lists_every_endpoint(page_client: TestClient) -> None:
     paths = set(page_client.get("/openapi.json").json()["paths"])
     assert {"/api/v1/health", "/api/v1/sites", "/api/v1/devices", "/api/v1/latest",
             "/api/v1/readings", "/metrics"} <= paths
+
+
+def test_credit_link_setting_is_escaped_into_the_page(page_client: TestClient) -> None:
+    response = page_client.get("/")
+    assert ('name="fabcity-tiles-attribution-url" '
+            'content="https://www.openstreetmap.org/copyright"') in response.text
+
+
+def test_air_quality_refresh_period_is_a_checked_parameter_written_on_the_html_element(
+        page_client: TestClient) -> None:
+    assert '<html lang="en">' in page_client.get("/").text
+    assert '<html lang="en" data-aqi-refresh-s="5">' in page_client.get("/?aqi_refresh_s=5").text
+    for bad in ("0", "3601", "soon"):
+        response = page_client.get(f"/?aqi_refresh_s={bad}")
+        assert response.status_code == 422, bad
+        assert "aqi_refresh_s" in response.text
+    assert page_client.get("/?aqi_refresh=5").status_code == 422  # a typo is not ignored

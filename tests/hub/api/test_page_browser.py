@@ -29,6 +29,7 @@ pytestmark = pytest.mark.skipif(not chromium_available(), reason="needs Debian's
 
 HOSTILE_NAME = 'Laser <img src=x onerror="document.title=1">'
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
 ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
 SITES = [
     SiteConfig(id="fablab-bcn", name="Fab Lab Barcelona", kind="fablab", lat=41.3969,
@@ -67,6 +68,20 @@ def _history(now: int) -> list[Reading]:
     return out
 
 
+def _machine_history(now: int) -> list[Reading]:
+    """A CNC router from an hour before yesterday (UTC) until now, every 5 minutes: yesterday it
+    ran 09:00-13:00 and 15:00-17:00 (6 h, 2 starts); today it stays idle."""
+    yesterday = now // DAY_MS * DAY_MS - DAY_MS
+    out = []
+    for ts in range(yesterday - HOUR_MS, now, 300_000):
+        hour = (ts - yesterday) / HOUR_MS
+        running = 0 <= hour < 24 and (9 <= hour < 13 or 15 <= hour < 17)
+        out.append(reading("state", 1.0 if running else 0.0, ts, device="pi-cnc", sensor="spindle"))
+        out.append(reading("power", 1200.0 if running else 10.0, ts, device="pi-cnc",
+                           sensor="spindle", unit="W"))
+    return out
+
+
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[Hub]:
     storage = SqliteStorage(tmp_path / "hub.db", synchronous="normal")
@@ -77,7 +92,8 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
     announce(registry, "street-12", "pi-air", "online", now, kind="environment",
              name="Air pole", location={"lat": 41.4012, "lon": 2.2021})
     announce(registry, "street-12", "pi-noise", "offline", now - 3 * HOUR_MS)
-    storage.write(_history(now))
+    announce(registry, "fablab-bcn", "pi-cnc", "online", now, kind="machine", name="CNC router")
+    storage.write(_history(now) + _machine_history(now))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -106,7 +122,7 @@ def browser() -> Iterator[Browser]:
     b.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def shots() -> Path:
     """``artifacts/page/`` at the repository root (ignored by git), replaced on every run."""
     folder = ARTIFACTS / "page"
@@ -139,6 +155,11 @@ def test_dashboard_shows_map_charts_live_values_and_device_pages(
     assert browser.evaluate("[...document.querySelectorAll('.map-marker')]"
                             ".every(m => m.tabIndex === 0)")
     assert browser.evaluate("document.querySelector('.site-list').textContent")
+    # The tile credit links to the data's copyright page (built as an element, not HTML).
+    assert browser.evaluate("[document.querySelector('.leaflet-control-attribution a')?.href,"
+                            " document.querySelector('.leaflet-control-attribution').textContent]"
+                            ) == ["https://www.openstreetmap.org/copyright",
+                                  "© OpenStreetMap contributors"]
     browser.pump(1.0)
     browser.screenshot(shots / "overview-desktop.png")
     # Enter on a focused marker opens its site.
@@ -209,4 +230,96 @@ def test_dashboard_shows_map_charts_live_values_and_device_pages(
     browser.pump(0.5)
     browser.screenshot(shots / "site-dark.png")
 
+    assert browser.exceptions() == []
+
+
+def _dot(browser: Browser, label_start: str) -> str:
+    """The fill colour of the map marker whose label starts with ``label_start``."""
+    return str(browser.evaluate(
+        "[...document.querySelectorAll('.map-marker')].find(m => m.getAttribute('aria-label')"
+        f".startsWith({label_start!r}))?.querySelector('.dot').dataset.colour || ''"))
+
+
+def test_machines_section_shows_daily_hours_and_the_state_live(
+        hub: Hub, browser: Browser, shots: Path) -> None:
+    browser.goto(hub.url + "#/site/fablab-bcn")
+    machine = "article.machine[data-device=\"pi-cnc\"][data-sensor=\"spindle\"]"
+    browser.wait_for(f"!!document.querySelector('{machine} tbody tr')")
+    rows = browser.evaluate(f"[...document.querySelectorAll('{machine} tbody tr')]"
+                            ".map(tr => [...tr.cells].map(c => c.textContent.trim()))")
+    assert len(rows) == 7  # the last 7 UTC days, today last
+    assert rows[-1][0] == "Today"
+    yesterday = rows[-2]
+    assert yesterday[2:] == ["6.0", "18.0", "2"], yesterday  # running h, idle h, starts
+    assert float(yesterday[1]) > 7  # 6 h at 1.2 kW and 18 h at 10 W
+    assert rows[-4][2] == "\N{EN DASH}unknown", rows  # no data that day: unknown, not zero
+    assert browser.evaluate(f"document.querySelector('{machine} h3').textContent") == \
+        "CNC router (spindle)"
+    # Table semantics: a caption and header cells with scopes.
+    assert "Daily use of CNC router" in browser.evaluate(
+        f"document.querySelector('{machine} caption').textContent")
+    assert browser.evaluate(f"document.querySelectorAll('{machine} th[scope=col]').length") == 5
+    csv = browser.evaluate("document.querySelector('.machines-section a[download]').href")
+    assert "api/v1/machines?site=fablab-bcn" in csv and "format=csv" in csv
+    assert "Licence: CC-BY-4.0" in browser.evaluate(
+        "document.querySelector('.machines-section').textContent")
+    # Today's state follows the stream.
+    badge = f"document.querySelector('{machine} .machine-now .badge').textContent"
+    assert browser.evaluate(badge) == "idle"
+    hub.deliver([reading("state", 1.0, now_ms(), device="pi-cnc", sensor="spindle")])
+    browser.wait_for(f"{badge} === 'running'", timeout_s=25)
+    browser.evaluate("document.querySelector('.machines-section').scrollIntoView()")
+    browser.screenshot(shots / "machines-desktop.png", full_page=False)
+    # On a phone the table fits the screen.
+    browser.resize(390, 844, mobile=True)
+    browser.pump(0.5)
+    wide = browser.evaluate(
+        "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right"
+        " > 391).map(e => e.tagName + '.' + e.className).slice(0, 5)")
+    assert browser.evaluate("document.documentElement.scrollWidth") <= 390, wide
+    browser.evaluate("document.querySelector('.machines-section').scrollIntoView()")
+    browser.screenshot(shots / "machines-phone.png", full_page=False)
+    assert browser.exceptions() == []
+
+
+def test_markers_and_chips_change_colour_when_the_air_quality_band_changes(
+        hub: Hub, browser: Browser) -> None:
+    browser.goto(hub.url + "?aqi_refresh_s=1#/")
+    before = browser.wait_for(""
+                              "[...document.querySelectorAll('.map-marker .dot')]"
+                              ".map(d => d.dataset.colour).join(',')")
+    assert _dot(browser, "Air pole") != "#8f3f97"
+    # A second sensor on the air pole reads 180 ug/m3 for 13 hours: PM2.5 "very unhealthy".
+    now = now_ms()
+    hub.ctx.storage.write([reading("pm2_5", 180.0, ts, site="street-12", device="pi-air",
+                                   sensor="pms5003", unit="ug/m3")
+                           for ts in range(now - 13 * HOUR_MS, now, 600_000)])
+    browser.wait_for("[...document.querySelectorAll('.map-marker')]"
+                     ".find(m => m.getAttribute('aria-label').startsWith('Air pole'))"
+                     ".querySelector('.dot').dataset.colour === '#8f3f97'", timeout_s=20)
+    assert "Very Unhealthy" in browser.evaluate(
+        "[...document.querySelectorAll('.map-marker')].find(m => m.getAttribute('aria-label')"
+        ".startsWith('Air pole')).getAttribute('aria-label')")
+    assert _dot(browser, "Carrer de Pujades 12") == "#8f3f97"  # the site: its worst device
+    assert browser.evaluate("document.querySelector('.site-card[data-site=\"street-12\"] .chip')"
+                            ".dataset.category") == "very_unhealthy"
+    assert before  # the markers had colours before the change
+    assert browser.exceptions() == []
+
+
+def test_chart_grows_when_a_reading_arrives_live(hub: Hub, browser: Browser) -> None:
+    browser.goto(hub.url + "#/device/street-12/pi-air")
+    plot = "document.querySelector('figure.chart[data-metric=\"pm2_5\"] .plot')"
+    points = int(browser.wait_for(f"{plot}?.dataset.points"))
+    browser.wait_for("document.getElementById('status').textContent.startsWith('Live')")
+    # The newest stored reading is 5 minutes old: one now opens a new 5-minute bucket.
+    hub.deliver([reading("pm2_5", 30.0, now_ms(), site="street-12", device="pi-air",
+                         sensor="sds011", unit="ug/m3")])
+    browser.wait_for(f"Number({plot}.dataset.points) === {points + 1}", timeout_s=25)
+    # A second reading in the same bucket updates it instead of adding one.
+    hub.deliver([reading("pm2_5", 50.0, now_ms() + 1, site="street-12", device="pi-air",
+                         sensor="sds011", unit="ug/m3")])
+    browser.wait_for("document.querySelector('figure.chart[data-metric=\"pm2_5\"] .chart-now')"
+                     ".textContent.includes('40.0')", timeout_s=25)
+    assert int(browser.evaluate(f"{plot}.dataset.points")) == points + 1
     assert browser.exceptions() == []
