@@ -29,7 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from fabcity.codec import decode_batch
+from fabcity.codec import MAX_PAYLOAD_BYTES, decode_batch
 from fabcity.device import decode_meta, decode_status
 from fabcity.errors import BadReading, StorageUnavailable
 from fabcity.link import LinkReporter, connack_hint
@@ -50,6 +50,10 @@ __all__ = ["Ingest"]
 log = rate_limited(logging.getLogger(__name__))  # per-message lines must not flood
 
 SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our queue through a week-long hub outage
+#: Announced in CONNECT (MQTT v5 Maximum Packet Size): the largest payload the hub accepts
+#: plus room for the fixed header, the topic (at most ~230 bytes) and properties. The broker
+#: drops a larger message for the hub instead of sending it (MQTT v5 section 3.1.2.11.4).
+MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 1024
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
 IDLE_WAIT_S = 0.1  # the decoder blocks this long for a first message, then checks for stop
@@ -146,6 +150,7 @@ class Ingest:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = SESSION_EXPIRY_S
             props.ReceiveMaximum = self.cfg.receive_maximum
+            props.MaximumPacketSize = MAX_PACKET_BYTES  # never read what decode refuses
             self.client.connect_async(self.address.host, self.address.port,
                                       self.mqtt.keepalive_s, clean_start=False, properties=props)
         else:
