@@ -92,30 +92,30 @@ class Mcp3008Options(SpiOptions):
         return self
 
 
-class Mcp3008Driver(PolledDriver):
+class Mcp3008Driver(PolledDriver[Mcp3008Options]):
     """Any analog sensor on an MCP3008 channel (TMP36, soil moisture, gas modules ...)."""
 
     Options = Mcp3008Options
     summary = "MCP3008 SPI ADC channel: metric = volts * scale + offset"
     METRICS = {"voltage": "V"}
 
-    def __init__(self, config: SensorConfig, options: Mcp3008Options) -> None:  # type: ignore[override]
+    def __init__(self, config: SensorConfig, options: Mcp3008Options) -> None:
         super().__init__(config, options)
-        self.opts = options
         self.device: Any = None
 
     def metrics(self) -> dict[str, str]:
-        return {self.opts.metric: self.opts.unit or "V"}
+        return {self.options.metric: self.options.unit or "V"}
 
     def open(self) -> None:
         if self.device is None:
-            self.device = open_mcp3008(self.opts.channel, self.opts, self.opts.differential)
+            options = self.options
+            self.device = open_mcp3008(options.channel, options, options.differential)
 
     def read(self) -> list[Sample]:
         self.open()
-        volts = sum(read_voltage(self.device, self.opts.channel)
-                    for _ in range(self.opts.samples)) / self.opts.samples
-        return [Sample(self.opts.metric, volts * self.opts.scale + self.opts.offset)]
+        volts = sum(read_voltage(self.device, self.options.channel)
+                    for _ in range(self.options.samples)) / self.options.samples
+        return [Sample(self.options.metric, volts * self.options.scale + self.options.offset)]
 
     def close(self) -> None:
         device, self.device = self.device, None
@@ -152,16 +152,15 @@ class CurrentClampOptions(SpiOptions):
         return self
 
 
-class CurrentClampDriver(PolledDriver):
+class CurrentClampDriver(PolledDriver[CurrentClampOptions]):
     """A machine's current, power, energy and run state from an SCT-013 on an MCP3008."""
 
     Options = CurrentClampOptions
     summary = "SCT-013 current clamp on an MCP3008: current, power, energy, run state"
     METRICS = {"current": "A", "power": "W", "energy": "Wh", "state": "bool"}
 
-    def __init__(self, config: SensorConfig, options: CurrentClampOptions) -> None:  # type: ignore[override]
+    def __init__(self, config: SensorConfig, options: CurrentClampOptions) -> None:
         super().__init__(config, options)
-        self.opts = options
         self.device: Any = None
         self.clock: Callable[[], float] = time.monotonic  # tests drive time
         path = options.state_file or Path(f"{config.name}.energy.json")
@@ -172,21 +171,21 @@ class CurrentClampDriver(PolledDriver):
 
     def open(self) -> None:
         if self.device is None:
-            self.device = open_mcp3008(self.opts.channel, self.opts)
+            self.device = open_mcp3008(self.options.channel, self.options)
 
     def read(self) -> list[Sample]:
         self.open()
-        volts = [read_voltage(self.device, self.opts.channel)
-                 for _ in range(self.opts.window_samples)]
-        current_a = rms_current(volts, self.opts.amps_per_volt)
-        if current_a < self.opts.noise_floor_a:
+        volts = [read_voltage(self.device, self.options.channel)
+                 for _ in range(self.options.window_samples)]
+        current_a = rms_current(volts, self.options.amps_per_volt)
+        if current_a < self.options.noise_floor_a:
             current_a = 0.0
-        power_w = current_a * self.opts.voltage_v * self.opts.power_factor
+        power_w = current_a * self.options.voltage_v * self.options.power_factor
         now_s = self.clock()
         energy_wh = self.meter.add(power_w, now_s)
         running = self.run_state.update(power_w)
         self.meter.running = running
-        if self._saved_s is None or now_s - self._saved_s >= self.opts.persist_interval_s:
+        if self._saved_s is None or now_s - self._saved_s >= self.options.persist_interval_s:
             self._save(now_s)
         return [
             Sample("current", round(current_a, 3)),

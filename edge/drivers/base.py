@@ -8,9 +8,10 @@ a polled driver returns samples from :meth:`PolledDriver.read`; an event driver 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Self
+from typing import ClassVar, Generic, Self, cast, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from typing_extensions import TypeVar  # default= (PEP 696) is in typing from 3.13
 
 from edge.config import SensorConfig
 from fabcity import plugins
@@ -39,8 +40,18 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SensorDriver(ABC):  # noqa: B024 - abstract through its two subclasses
-    """Base of every driver: options, metrics, and the open/close life cycle."""
+#: The options model of a driver: ``self.options`` has this type. Covariant, so every driver
+#: is a plain ``SensorDriver`` (options of any model) to the sampler and the agent.
+O = TypeVar("O", bound=BaseModel, covariant=True, default=BaseModel)  # noqa: E741
+
+
+class SensorDriver(ABC, Generic[O]):
+    """Base of every driver: options, metrics, and the open/close life cycle.
+
+    A leaf names its options model twice: as the type parameter (``PolledDriver[XOptions]``,
+    so ``self.options`` is typed) and as ``Options`` (the class that validates the
+    ``[[sensors]]`` keys at run time). :meth:`__init_subclass__` checks the two agree.
+    """
 
     #: Validated model of the driver's own keys in ``[[sensors]]`` (``port``/``pin`` included
     #: when the driver uses them).
@@ -51,10 +62,24 @@ class SensorDriver(ABC):  # noqa: B024 - abstract through its two subclasses
     #: like ``firmware``, overrides :meth:`metrics`).
     METRICS: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, config: SensorConfig, options: BaseModel) -> None:
+    def __init__(self, config: SensorConfig, options: O) -> None:
         self.config = config
         self.name = config.name
-        self.options = options
+        self.options: O = options
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """Refuse a driver whose ``Options`` does not build its declared options type."""
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            origin, args = get_origin(base), get_args(base)
+            if not (isinstance(origin, type) and issubclass(origin, SensorDriver) and args):
+                continue
+            declared = args[0]
+            if isinstance(declared, type) and not issubclass(cls.Options, declared):
+                raise TypeError(
+                    f"{cls.__qualname__}.Options is {cls.Options.__qualname__}, "
+                    f"not a {declared.__qualname__} as {base} declares"
+                )
 
     @classmethod
     def from_config(cls, config: SensorConfig) -> Self:
@@ -74,20 +99,21 @@ class SensorDriver(ABC):  # noqa: B024 - abstract through its two subclasses
             raise ConfigError(
                 format_validation_error(f"sensor {config.name!r} ({config.driver})", exc)
             ) from None
-        return cls(config, options)
+        # Options builds an O: __init_subclass__ checked it against the declared parameter.
+        return cls(config, cast(O, options))
 
     def metrics(self) -> dict[str, str]:
         """Metric -> unit of this instance."""
         return dict(self.METRICS)
 
-    def open(self) -> None:  # noqa: B027 - optional hook
+    def open(self) -> None:
         """Acquire the hardware; raise :class:`fabcity.errors.DriverError` if it is absent."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release the hardware. Must be safe to call twice."""
 
 
-class PolledDriver(SensorDriver):
+class PolledDriver(SensorDriver[O]):
     """A sensor read every ``interval_s`` by the sampler."""
 
     @abstractmethod
@@ -95,7 +121,7 @@ class PolledDriver(SensorDriver):
         """Read once; raise :class:`fabcity.errors.DriverError` on failure."""
 
 
-class EventDriver(SensorDriver):
+class EventDriver(SensorDriver[O]):
     """A sensor that reports changes itself (door, button, PIR)."""
 
     @abstractmethod

@@ -58,15 +58,14 @@ def metric_names(channels: tuple[Channel, ...], style: str = "auto") -> list[str
     ]
 
 
-class FirmwareDriver(EventDriver):
+class FirmwareDriver(EventDriver[FirmwareOptions]):
     """Readings from a microcontroller speaking the fabcity firmware protocol."""
 
     Options = FirmwareOptions
     summary = "microcontroller running fabcity firmware (channels announced by the device)"
 
-    def __init__(self, config: SensorConfig, options: FirmwareOptions) -> None:  # type: ignore[override]
+    def __init__(self, config: SensorConfig, options: FirmwareOptions) -> None:
         super().__init__(config, options)
-        self.opts = options
         after: list[tuple[str, dict[str, str | int]]] = []
         if options.set_interval:
             interval_ms = min(max(round(config.interval_s * 1000), MIN_INTERVAL_MS),
@@ -115,7 +114,7 @@ class FirmwareDriver(EventDriver):
         self.session.close()
 
     def _learn(self, hello: Hello) -> None:
-        names = metric_names(hello.channels, self.opts.metric_names)
+        names = metric_names(hello.channels, self.options.metric_names)
         units = {name: c.unit for name, c in zip(names, hello.channels, strict=True)}
         with self._lock:
             changed = bool(self._units) and units != self._units
@@ -140,7 +139,7 @@ class FirmwareDriver(EventDriver):
         elif isinstance(event, Refused):
             log.error("sensor %r: %s", self.name, event.error)
         elif isinstance(event, Disconnected):
-            log.warning("sensor %r: %s: %s", self.name, self.opts.port, event.reason)
+            log.warning("sensor %r: %s: %s", self.name, self.options.port, event.reason)
 
     def _readings(self, message: ReadingsMessage, ts_ms: int | None, hello: Hello | None) -> None:
         emit = self._emit

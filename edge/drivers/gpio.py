@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from gpiozero import Button, CPUTemperature, DigitalInputDevice, GPIOZeroError, LightSensor
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import TypeVar
 
 from edge.config import SensorConfig
 from edge.drivers.analog import SpiOptions, open_mcp3008, read_voltage
@@ -47,20 +48,23 @@ class DigitalOptions(BaseModel):
     pull_up: bool = Field(True, description="internal pull-up (switch to GND) or pull-down")
 
 
-class DigitalEventDriver(EventDriver):
+#: Options of a digital input driver.
+DG = TypeVar("DG", bound=DigitalOptions, covariant=True, default=DigitalOptions)
+
+
+class DigitalEventDriver(EventDriver[DG]):
     """A debounced digital input; the leaf names the metric and builds the device."""
 
     Options: ClassVar[type[BaseModel]] = DigitalOptions
     METRIC: ClassVar[str]
 
-    def __init__(self, config: SensorConfig, options: DigitalOptions) -> None:  # type: ignore[override]
+    def __init__(self, config: SensorConfig, options: DG) -> None:
         super().__init__(config, options)
-        self.digital = options
         self.device: DigitalInputDevice | None = None
         self._debounce: DebounceThread | None = None
 
     def make_device(self) -> DigitalInputDevice:
-        return DigitalInputDevice(self.digital.pin, pull_up=self.digital.pull_up)
+        return DigitalInputDevice(self.options.pin, pull_up=self.options.pull_up)
 
     def value_of(self, active: bool) -> int:
         """The metric's value when the device is (in)active."""
@@ -72,24 +76,24 @@ class DigitalEventDriver(EventDriver):
         try:
             self.device = self.make_device()
         except (GPIOZeroError, OSError, RuntimeError) as exc:
-            raise gpio_error(self.digital.pin, exc) from None
+            raise gpio_error(self.options.pin, exc) from None
 
     def current(self) -> list[Sample]:
         """The present state, for ``fabcity edge check``."""
         if self.device is None:
-            raise DriverError(f"GPIO {self.digital.pin}: not open")
+            raise DriverError(f"GPIO {self.options.pin}: not open")
         return [Sample(self.METRIC, self.value_of(self.device.is_active))]
 
     def start(self, emit: Callable[[list[Sample]], None]) -> None:
         device = self.device
         if device is None:
-            raise DriverError(f"GPIO {self.digital.pin}: start() before open()")
+            raise DriverError(f"GPIO {self.options.pin}: start() before open()")
         initial = self.value_of(device.is_active)
 
         def report(value: int, ts_ms: int) -> None:
             emit([Sample(self.METRIC, value, ts_ms=ts_ms)])
 
-        self._debounce = DebounceThread(self.digital.debounce_s, initial, report, self.name)
+        self._debounce = DebounceThread(self.options.debounce_s, initial, report, self.name)
         device.when_activated = lambda: self._edge(True)
         device.when_deactivated = lambda: self._edge(False)
         emit([Sample(self.METRIC, initial)])  # the state at start is known, not a change
@@ -115,7 +119,7 @@ class DoorOptions(DigitalOptions):
     )
 
 
-class DoorDriver(DigitalEventDriver):
+class DoorDriver(DigitalEventDriver[DoorOptions]):
     """A door or lid with a reed switch: ``door_open`` 1 when open."""
 
     Options = DoorOptions
@@ -125,12 +129,11 @@ class DoorDriver(DigitalEventDriver):
 
     def value_of(self, active: bool) -> int:
         # gpiozero: with a pull-up a pin is active when low, with a pull-down when high.
-        high = active != self.digital.pull_up
-        assert isinstance(self.options, DoorOptions)
+        high = active != self.options.pull_up
         return int(high == (self.options.open_level == "high"))
 
 
-class ButtonDriver(DigitalEventDriver):
+class ButtonDriver(DigitalEventDriver[DigitalOptions]):
     """A push button to GND: ``button`` 1 while pressed."""
 
     summary = "push button (GPIO, debounced, event-driven)"
@@ -138,7 +141,7 @@ class ButtonDriver(DigitalEventDriver):
     METRICS = {"button": "bool"}
 
     def make_device(self) -> DigitalInputDevice:
-        return Button(self.digital.pin, pull_up=self.digital.pull_up)
+        return Button(self.options.pin, pull_up=self.options.pull_up)
 
 
 class MotionOptions(DigitalOptions):
@@ -148,7 +151,7 @@ class MotionOptions(DigitalOptions):
     debounce_s: float = Field(0.0, ge=0, le=5, description="PIR outputs do not bounce")
 
 
-class MotionDriver(DigitalEventDriver):
+class MotionDriver(DigitalEventDriver[MotionOptions]):
     """A PIR motion sensor (HC-SR501 style): ``motion`` 1 while motion is seen."""
 
     Options = MotionOptions
@@ -186,38 +189,37 @@ def ldr_lux(voltage: float, vref: float, options: LightOptions) -> float:
     return 10.0 * math.pow(options.ldr_ohm_at_10_lx / r_ldr, 1.0 / options.gamma)
 
 
-class LightDriver(PolledDriver):
+class LightDriver(PolledDriver[LightOptions]):
     """Light from an LDR: lux through an MCP3008 divider, or a relative level (RC timing)."""
 
     Options = LightOptions
     summary = "LDR light sensor: lux via MCP3008 channel, or relative level via GPIO RC"
     METRICS = {"light": "lx", "light_level": "%"}
 
-    def __init__(self, config: SensorConfig, options: LightOptions) -> None:  # type: ignore[override]
+    def __init__(self, config: SensorConfig, options: LightOptions) -> None:
         super().__init__(config, options)
-        self.opts = options
         self.device: Any = None
 
     def metrics(self) -> dict[str, str]:
-        return {"light": "lx"} if self.opts.channel is not None else {"light_level": "%"}
+        return {"light": "lx"} if self.options.channel is not None else {"light_level": "%"}
 
     def open(self) -> None:
         if self.device is not None:
             return
-        if self.opts.channel is not None:
-            self.device = open_mcp3008(self.opts.channel, self.opts)
+        if self.options.channel is not None:
+            self.device = open_mcp3008(self.options.channel, self.options)
             return
         try:
-            self.device = LightSensor(self.opts.pin, queue_len=1,
-                                      charge_time_limit=self.opts.charge_time_limit_s)
+            self.device = LightSensor(self.options.pin, queue_len=1,
+                                      charge_time_limit=self.options.charge_time_limit_s)
         except (GPIOZeroError, OSError, RuntimeError) as exc:
-            raise gpio_error(self.opts.pin, exc) from None
+            raise gpio_error(self.options.pin, exc) from None
 
     def read(self) -> list[Sample]:
         self.open()
-        if self.opts.channel is not None:
-            volts = read_voltage(self.device, self.opts.channel)
-            lux = ldr_lux(volts, self.opts.max_voltage, self.opts)
+        if self.options.channel is not None:
+            volts = read_voltage(self.device, self.options.channel)
+            lux = ldr_lux(volts, self.options.max_voltage, self.options)
             return [Sample("light", round(lux, 1))]
         return [Sample("light_level", round(100.0 * float(self.device.value), 1))]
 
@@ -235,24 +237,23 @@ class CpuTemperatureOptions(BaseModel):
     sensor_file: Path = Field(Path(CPU_TEMPERATURE_FILE), description="kernel thermal zone")
 
 
-class CpuTemperatureDriver(PolledDriver):
+class CpuTemperatureDriver(PolledDriver[CpuTemperatureOptions]):
     """The SoC temperature of the Pi (a hot enclosure shows here first)."""
 
     Options = CpuTemperatureOptions
     summary = "Raspberry Pi SoC temperature (kernel thermal zone)"
     METRICS = {"temperature": "degC"}
 
-    def __init__(self, config: SensorConfig, options: CpuTemperatureOptions) -> None:  # type: ignore[override]
+    def __init__(self, config: SensorConfig, options: CpuTemperatureOptions) -> None:
         super().__init__(config, options)
-        self.opts = options
         self.device: CPUTemperature | None = None
 
     def open(self) -> None:
         if self.device is None:
             try:
-                self.device = CPUTemperature(sensor_file=str(self.opts.sensor_file))
+                self.device = CPUTemperature(sensor_file=str(self.options.sensor_file))
             except (GPIOZeroError, OSError, ValueError) as exc:
-                raise DriverError(f"{self.opts.sensor_file}: {exc}") from None
+                raise DriverError(f"{self.options.sensor_file}: {exc}") from None
 
     def read(self) -> list[Sample]:
         self.open()
@@ -260,7 +261,7 @@ class CpuTemperatureDriver(PolledDriver):
         try:
             return [Sample("temperature", round(self.device.temperature, 2))]
         except (OSError, ValueError) as exc:
-            raise DriverError(f"{self.opts.sensor_file}: {exc}") from None
+            raise DriverError(f"{self.options.sensor_file}: {exc}") from None
 
     def close(self) -> None:
         device, self.device = self.device, None

@@ -60,16 +60,15 @@ class Mhz19Options(SerialOptions):
     )
 
 
-class Mhz19Driver(SerialDriver):
+class Mhz19Driver(SerialDriver[Mhz19Options]):
     """CO2 from a Winsen MH-Z19B."""
 
     Options = Mhz19Options
     summary = "Winsen MH-Z19B CO2 sensor (serial, 9600 baud)"
     METRICS = {"co2": "ppm"}
 
-    def __init__(self, config: SensorConfig, options: Mhz19Options) -> None:  # type: ignore[override]
+    def __init__(self, config: SensorConfig, options: Mhz19Options) -> None:
         super().__init__(config, options)
-        self.opts = options
         self.opened_at = time.monotonic()
 
     def make_scanner(self) -> FrameScanner:
@@ -77,14 +76,15 @@ class Mhz19Driver(SerialDriver):
 
     def configure(self) -> None:
         self.opened_at = time.monotonic()
-        self.send(command(CMD_ABC, bytes([ABC_ON if self.opts.abc else ABC_OFF])))
-        if self.opts.range_ppm is not None:
-            self.send(command(CMD_RANGE, b"\x00\x00\x00" + self.opts.range_ppm.to_bytes(2, "big")))
+        self.send(command(CMD_ABC, bytes([ABC_ON if self.options.abc else ABC_OFF])))
+        range_ppm = self.options.range_ppm
+        if range_ppm is not None:
+            self.send(command(CMD_RANGE, b"\x00\x00\x00" + range_ppm.to_bytes(2, "big")))
 
     def read_frames(self) -> list[Sample]:
         self.discard_input()
         self.send(command(CMD_READ))
         frame = self.wait_frame(_is_reading)
         co2 = frame[2] * 256 + frame[3]
-        warming = time.monotonic() - self.opened_at < self.opts.preheat_s
+        warming = time.monotonic() - self.opened_at < self.options.preheat_s
         return [Sample("co2", co2, flags=("warming_up",) if warming else ())]

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.config import SensorConfig
 from edge.drivers.base import PolledDriver, Sample
 from fabcity.errors import DriverError
 
@@ -78,24 +77,20 @@ class Ds18b20Options(BaseModel):
     devices_dir: Path = Field(W1_DEVICES_DIR, description="sysfs 1-wire devices directory")
 
 
-class Ds18b20Driver(PolledDriver):
+class Ds18b20Driver(PolledDriver[Ds18b20Options]):
     """A DS18B20 waterproof or TO-92 thermometer on the 1-wire bus (GPIO 4)."""
 
     Options = Ds18b20Options
     summary = "DS18B20 1-wire thermometer (kernel w1 sysfs)"
     METRICS = {"temperature": "degC"}
 
-    def __init__(self, config: SensorConfig, options: Ds18b20Options) -> None:  # type: ignore[override]
-        super().__init__(config, options)
-        self.opts = options
-
     def device_dir(self) -> Path:
         """The sensor's sysfs directory (its address, or the single one present)."""
-        base = self.opts.devices_dir
-        if self.opts.address is not None:
-            path = base / self.opts.address
+        base = self.options.devices_dir
+        if self.options.address is not None:
+            path = base / self.options.address
             if not path.exists():
-                raise DriverError(f"1-wire sensor {self.opts.address} not found in {base}")
+                raise DriverError(f"1-wire sensor {self.options.address} not found in {base}")
             return path
         found = sorted(base.glob(f"{FAMILY_PREFIX}*"))
         if len(found) != 1:

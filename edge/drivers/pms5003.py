@@ -12,7 +12,6 @@ from typing import Literal
 
 from pydantic import Field
 
-from edge.config import SensorConfig
 from edge.drivers.base import Sample
 from edge.drivers.serial_base import DutyCycleDriver, DutyCycleOptions, FrameScanner
 
@@ -50,10 +49,6 @@ def _check(frame: bytes) -> bool:
     return sum(frame[:-2]) & 0xFFFF == int.from_bytes(frame[-2:], "big")
 
 
-def _is_data(frame: bytes) -> bool:
-    return len(frame) == 4 + DATA_LENGTH
-
-
 def parse_measurement(frame: bytes) -> list[int]:
     """The 13 data words of a checked measurement frame."""
     return [int.from_bytes(frame[i : i + 2], "big") for i in range(4, 30, 2)]
@@ -68,7 +63,7 @@ class Pms5003Options(DutyCycleOptions):
     particle_counts: bool = Field(False, description="also report particles per 0.1 L")
 
 
-class Pms5003Driver(DutyCycleDriver):
+class Pms5003Driver(DutyCycleDriver[Pms5003Options]):
     """PM1, PM2.5, PM10 (atmospheric environment) from a Plantower PMS5003."""
 
     Options = Pms5003Options
@@ -77,12 +72,8 @@ class Pms5003Driver(DutyCycleDriver):
         name: COUNT_UNIT for name in COUNT_METRICS
     }
 
-    def __init__(self, config: SensorConfig, options: Pms5003Options) -> None:  # type: ignore[override]
-        super().__init__(config, options)
-        self.opts = options
-
     def metrics(self) -> dict[str, str]:
-        if self.opts.particle_counts:
+        if self.options.particle_counts:
             return dict(self.METRICS)
         return {"pm1": "ug/m3", "pm2_5": "ug/m3", "pm10": "ug/m3"}
 
@@ -92,18 +83,21 @@ class Pms5003Driver(DutyCycleDriver):
     def set_working(self, working: bool) -> None:
         self.send(command(CMD_SLEEP, WAKE if working else SLEEP))
 
-    def set_reporting(self) -> None:
-        self.send(command(CMD_MODE, MODE_PASSIVE if self.opts.mode == "passive" else MODE_ACTIVE))
+    def reports_actively(self) -> bool:
+        return self.options.mode == "active"
 
-    def measure(self) -> list[Sample]:
-        if self.opts.mode == "passive":
-            self.discard_input()
-            self.send(command(CMD_READ))
-            frame = self.wait_frame(_is_data)
-        else:
-            frame = self.latest_frame(_is_data)
+    def set_reporting(self, active: bool) -> None:
+        self.send(command(CMD_MODE, MODE_ACTIVE if active else MODE_PASSIVE))
+
+    def request(self) -> None:
+        self.send(command(CMD_READ))
+
+    def is_data(self, frame: bytes) -> bool:
+        return len(frame) == 4 + DATA_LENGTH
+
+    def parse(self, frame: bytes) -> list[Sample]:
         words = parse_measurement(frame)
         samples = [Sample("pm1", words[3]), Sample("pm2_5", words[4]), Sample("pm10", words[5])]
-        if self.opts.particle_counts:
+        if self.options.particle_counts:
             samples += [Sample(name, words[6 + i]) for i, name in enumerate(COUNT_METRICS)]
         return samples

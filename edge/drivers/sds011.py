@@ -9,7 +9,6 @@ from typing import Literal
 
 from pydantic import Field
 
-from edge.config import SensorConfig
 from edge.drivers.base import Sample
 from edge.drivers.serial_base import DutyCycleDriver, DutyCycleOptions, FrameScanner
 
@@ -45,10 +44,6 @@ def _check(frame: bytes) -> bool:
     return frame[9] == TAIL and sum(frame[2:8]) & 0xFF == frame[8]
 
 
-def _is_data(frame: bytes) -> bool:
-    return frame[1] == REPLY_DATA
-
-
 def parse_measurement(frame: bytes) -> tuple[float, float]:
     """(pm2_5, pm10) in ug/m3 from a checked ``AA C0`` frame."""
     return (
@@ -65,16 +60,12 @@ class Sds011Options(DutyCycleOptions):
     )
 
 
-class Sds011Driver(DutyCycleDriver):
+class Sds011Driver(DutyCycleDriver[Sds011Options]):
     """PM2.5 and PM10 from a Nova Fitness SDS011 (USB-serial adapter or the Pi's UART)."""
 
     Options = Sds011Options
     summary = "Nova Fitness SDS011 particulate sensor (serial, 9600 baud)"
     METRICS = {"pm2_5": "ug/m3", "pm10": "ug/m3"}
-
-    def __init__(self, config: SensorConfig, options: Sds011Options) -> None:  # type: ignore[override]
-        super().__init__(config, options)
-        self.opts = options
 
     def make_scanner(self) -> FrameScanner:
         return FrameScanner(bytes([HEAD]), 2, _frame_length, _check)
@@ -82,16 +73,18 @@ class Sds011Driver(DutyCycleDriver):
     def set_working(self, working: bool) -> None:
         self.send(command(CMD_SLEEP_WORK, SET, WORK if working else SLEEP))
 
-    def set_reporting(self) -> None:
-        mode = MODE_QUERY if self.opts.mode == "query" else MODE_ACTIVE
-        self.send(command(CMD_REPORTING_MODE, SET, mode))
+    def reports_actively(self) -> bool:
+        return self.options.mode == "active"
 
-    def measure(self) -> list[Sample]:
-        if self.opts.mode == "query":
-            self.discard_input()
-            self.send(command(CMD_QUERY_DATA))
-            frame = self.wait_frame(_is_data)
-        else:
-            frame = self.latest_frame(_is_data)
+    def set_reporting(self, active: bool) -> None:
+        self.send(command(CMD_REPORTING_MODE, SET, MODE_ACTIVE if active else MODE_QUERY))
+
+    def request(self) -> None:
+        self.send(command(CMD_QUERY_DATA))
+
+    def is_data(self, frame: bytes) -> bool:
+        return frame[1] == REPLY_DATA
+
+    def parse(self, frame: bytes) -> list[Sample]:
         pm2_5, pm10 = parse_measurement(frame)
         return [Sample("pm2_5", pm2_5), Sample("pm10", pm10)]

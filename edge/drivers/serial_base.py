@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import serial
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeVar
 
 from edge.config import SensorConfig
 from edge.drivers.base import PolledDriver, Sample
@@ -129,15 +130,20 @@ class FrameScanner:
             self.skipped_bytes += count
 
 
-class SerialDriver(PolledDriver):
+#: Options of a serial driver.
+SO = TypeVar("SO", bound=SerialOptions, covariant=True, default=SerialOptions)
+#: Options of a duty-cycled particle sensor.
+DO = TypeVar("DO", bound=DutyCycleOptions, covariant=True, default=DutyCycleOptions)
+
+
+class SerialDriver(PolledDriver[SO]):
     """A polled sensor on a serial port; the leaf says how to configure and read it."""
 
     Options: ClassVar[type[BaseModel]] = SerialOptions
     BAUDRATE_BPS: ClassVar[int] = 9600
 
-    def __init__(self, config: SensorConfig, options: SerialOptions) -> None:  # type: ignore[override]
+    def __init__(self, config: SensorConfig, options: SO) -> None:
         super().__init__(config, options)
-        self.serial_options = options
         self.port: serial.Serial | None = None
         self.scanner = self.make_scanner()
         self.wait: Callable[[float], None] = time.sleep  # tests may shorten waits
@@ -173,7 +179,7 @@ class SerialDriver(PolledDriver):
             return self.read_frames()
         except PORT_ERRORS as exc:
             self.close()
-            raise DriverError(f"{self.serial_options.port}: {_reason(exc)}") from None
+            raise DriverError(f"{self.options.port}: {_reason(exc)}") from None
         except DriverError:
             self.close()  # a silent device is reopened and reconfigured next time
             raise
@@ -181,7 +187,7 @@ class SerialDriver(PolledDriver):
     def _ensure_open(self) -> None:
         if self.port is not None:
             return
-        path = self.serial_options.port
+        path = self.options.port
         try:
             self.port = serial.Serial(path, self.BAUDRATE_BPS, timeout=POLL_TIMEOUT_S)
         except (OSError, serial.SerialException, ValueError) as exc:
@@ -212,7 +218,7 @@ class SerialDriver(PolledDriver):
 
     def wait_frame(self, accept: Callable[[bytes], bool], timeout_s: float | None = None) -> bytes:
         """Return the first checked frame ``accept`` takes; :class:`DriverError` on timeout."""
-        limit_s = self.serial_options.timeout_s if timeout_s is None else timeout_s
+        limit_s = self.options.timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + limit_s
         while True:
             for frame in self._receive():
@@ -220,7 +226,7 @@ class SerialDriver(PolledDriver):
                     return frame
             if time.monotonic() >= deadline:
                 raise DriverError(
-                    f"{self.serial_options.port}: no valid frame within {limit_s:g} s"
+                    f"{self.options.port}: no valid frame within {limit_s:g} s"
                 )
 
     def latest_frame(self, accept: Callable[[bytes], bool]) -> bytes:
@@ -239,50 +245,75 @@ class SerialDriver(PolledDriver):
         return self.scanner.feed(data) if data else []
 
 
-class DutyCycleDriver(SerialDriver):
+class DutyCycleDriver(SerialDriver[DO]):
     """A laser particle sensor: woken for a reading, optionally asleep in between.
 
     With ``duty_cycle`` on, each read wakes the sensor, waits ``warmup_s`` (the fan must
     flush the chamber before values are stable) and puts it back to sleep, sparing the
     laser, whose life is rated in thousands of hours.
+
+    The sensor either answers a request for each measurement (query or passive mode) or
+    streams one every second or so (active mode); :meth:`measure` handles both, so a leaf
+    only says which mode is configured, its commands and how to parse a data frame.
     """
 
     Options: ClassVar[type[BaseModel]] = DutyCycleOptions
 
-    def __init__(self, config: SensorConfig, options: DutyCycleOptions) -> None:  # type: ignore[override]
+    def __init__(self, config: SensorConfig, options: DO) -> None:
         check_duty_cycle(config, options)
         super().__init__(config, options)
-        self.duty = options
         self.woke_at: float | None = None
+
+    @abstractmethod
+    def reports_actively(self) -> bool:
+        """Whether the options put the sensor in active (streaming) mode."""
 
     @abstractmethod
     def set_working(self, working: bool) -> None:
         """Send the sleep or work command."""
 
     @abstractmethod
-    def set_reporting(self) -> None:
-        """Send the reporting-mode command."""
+    def set_reporting(self, active: bool) -> None:
+        """Send the reporting-mode command: active (streaming) or on request."""
 
     @abstractmethod
-    def measure(self) -> list[Sample]:
-        """Take one measurement from the awake sensor."""
+    def request(self) -> None:
+        """Send the command asking a sensor in query mode for one measurement."""
+
+    @abstractmethod
+    def is_data(self, frame: bytes) -> bool:
+        """Whether a checked frame is a measurement (not a command reply)."""
+
+    @abstractmethod
+    def parse(self, frame: bytes) -> list[Sample]:
+        """The samples of a measurement frame."""
 
     def configure(self) -> None:
         # A sensor left asleep (agent stopped mid-cycle) must wake before anything else.
         self.set_working(True)
         self.woke_at = time.monotonic()
-        self.set_reporting()
+        self.set_reporting(self.reports_actively())
+
+    def measure(self) -> list[Sample]:
+        """One measurement from the awake sensor: the newest streamed, or a requested one."""
+        if self.reports_actively():
+            frame = self.latest_frame(self.is_data)
+        else:
+            self.discard_input()  # a stale frame must not pass for the answer
+            self.request()
+            frame = self.wait_frame(self.is_data)
+        return self.parse(frame)
 
     def read_frames(self) -> list[Sample]:
         if self.woke_at is None:
             self.set_working(True)
             self.woke_at = time.monotonic()
-        if self.duty.duty_cycle:
-            remaining_s = self.duty.warmup_s - (time.monotonic() - self.woke_at)
+        if self.options.duty_cycle:
+            remaining_s = self.options.warmup_s - (time.monotonic() - self.woke_at)
             if remaining_s > 0:
                 self.wait(remaining_s)
         samples = self.measure()
-        if self.duty.duty_cycle:
+        if self.options.duty_cycle:
             self.set_working(False)
             self.woke_at = None
         return samples

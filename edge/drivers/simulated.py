@@ -79,16 +79,15 @@ class SimulatedOptions(BaseModel):
                      tuple((e.timestamp(), e.timestamp() + length_s) for e in self.episodes))
 
 
-class SimulatedDriver(PolledDriver):
+class SimulatedDriver(PolledDriver[SimulatedOptions]):
     """Plausible environment or machine signals, or a gap-free sequence."""
 
     Options = SimulatedOptions
     summary = "simulated signals (profile: environment, machine or sequence)"
     METRICS = {**_ENVIRONMENT, **_MACHINE, **_SEQUENCE}
 
-    def __init__(self, config: SensorConfig, options: SimulatedOptions) -> None:  # type: ignore[override]
+    def __init__(self, config: SensorConfig, options: SimulatedOptions) -> None:
         super().__init__(config, options)
-        self.opts = options
         self._count = 0
         #: Wall-clock seconds; tests replace it to read at chosen instants.
         self.clock: Callable[[], float] = time.time
@@ -96,15 +95,15 @@ class SimulatedDriver(PolledDriver):
         self._place = options.place(config.name)
 
     def metrics(self) -> dict[str, str]:
-        return PROFILE_METRICS[self.opts.profile].copy()
+        return PROFILE_METRICS[self.options.profile].copy()
 
     def read(self) -> list[Sample]:
-        if self.opts.profile == "sequence":
+        if self.options.profile == "sequence":
             value = self._count
             self._count += 1
             return [Sample("sequence", value)]
         now = self.clock()
-        values = (machine_reading(self._machine, now) if self.opts.profile == "machine"
+        values = (machine_reading(self._machine, now) if self.options.profile == "machine"
                   else environment(self._place, now))
         ts_ms = int(now * 1000)
         return [Sample(metric, value, ts_ms) for metric, value in values.items()]

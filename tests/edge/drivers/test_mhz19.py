@@ -20,7 +20,7 @@ def make(port: str, **options: object) -> Mhz19Driver:
     config = SensorConfig(driver="mhz19", name="co2", port=port, interval_s=10, **options)
     driver = create_driver(config)
     assert isinstance(driver, Mhz19Driver)
-    driver.serial_options.timeout_s = 1.0
+    driver.options.timeout_s = 1.0
     return driver
 
 

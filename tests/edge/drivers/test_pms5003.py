@@ -20,7 +20,7 @@ def make(port: str, **options: object) -> Pms5003Driver:
     config = SensorConfig(driver="pms5003", name="pm", port=port, interval_s=60, **options)
     driver = create_driver(config)
     assert isinstance(driver, Pms5003Driver)
-    driver.serial_options.timeout_s = 1.0
+    driver.options.timeout_s = 1.0
     return driver
 
 

@@ -20,7 +20,7 @@ def make(port: str, **options: object) -> Sds011Driver:
     config = SensorConfig(driver="sds011", name="dust", port=port, interval_s=60, **options)
     driver = create_driver(config)
     assert isinstance(driver, Sds011Driver)
-    driver.serial_options.timeout_s = min(driver.serial_options.timeout_s, 1.0)
+    driver.options.timeout_s = min(driver.options.timeout_s, 1.0)
     return driver
 
 
@@ -127,7 +127,7 @@ def test_silent_sensor_times_out_and_is_reconfigured(plug) -> None:
     sim = Sds011Sim()
     device = plug(sim)
     driver = make(str(device.path))
-    driver.serial_options.timeout_s = 0.3
+    driver.options.timeout_s = 0.3
     try:
         driver.open()
         sim.silent = True
