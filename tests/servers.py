@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
 INFLUXDB_CONF = ROOT / "deploy" / "influxdb" / "influxdb.conf"
 _TEST_OVERRIDDEN = ("listener", "allow_anonymous", "password_file", "acl_file",
-                    "persistence_location", "certfile", "keyfile", "autosave_interval")
+                    "persistence_location", "certfile", "keyfile", "cafile", "tls_version",
+                    "autosave_interval")
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ from hub.config import HubSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-USER_CREATED = {"fabcity.passwd", "hub.toml"}  # made by the operator, see docs/operations.md
+USER_CREATED = {"fabcity.passwd", "hub.toml", "certs", "ca.pem"}  # made by the operator, see docs/operations.md
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,8 @@ def test_compose_hub_environment_names_real_settings(compose: dict) -> None:  # 
     assert {o.removeprefix("environment: ") for o in origins.values()} == set(env), (
         "a FABCITY_ variable names no setting")
     settings = HubSettings.model_validate(data)
-    assert settings.mqtt.url == "mqtt://mosquitto:1883"
+    assert settings.mqtt.url == "mqtts://mosquitto:8883"
+    assert str(settings.mqtt.ca_file) == "/etc/fabcity/ca.pem"
     assert settings.api.host == "0.0.0.0"
 
 
@@ -90,6 +91,11 @@ def test_mosquitto_config_keeps_the_measured_settings() -> None:
     assert lines["set_tcp_nodelay"] == ["true"]
     assert lines["persistence"] == ["true"]
     assert lines["allow_anonymous"] == ["false"]
+    listeners = [line.split()[1:] for line in
+                 (DEPLOY / "mosquitto" / "mosquitto.conf").read_text().splitlines()
+                 if line.startswith("listener ")]
+    assert listeners == [["1883", "127.0.0.1"], ["8883"]]  # plain MQTT only on the loopback
+    assert {"certfile", "keyfile", "cafile"} <= set(lines)
     assert read_toml(DEPLOY / "hub.example.toml")["mqtt"]["client_id"] == "fabcity-hub"
 
 
