@@ -19,7 +19,8 @@ from hub.config import HubSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-USER_CREATED = {"fabcity.passwd", "hub.toml", "certs", "ca.pem"}  # made by the operator, see docs/operations.md
+# made by the operator, see docs/operations.md
+USER_CREATED = {"fabcity.passwd", "hub.toml", "certs", "ca.pem"}
 
 
 @pytest.fixture(scope="module")
