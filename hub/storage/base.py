@@ -192,8 +192,9 @@ class Storage(ABC):
 
     @abstractmethod
     def read_rollup(self, resolution_ms: int, q: ReadingQuery) -> list[BucketStats]:
-        """Stored rollup rows of ``resolution_ms`` matching ``q``'s filters and range
-        (``q.every_ms`` ignored), ordered by series then bucket start."""
+        """Stored rollup rows of ``resolution_ms`` matching ``q``'s filters and range,
+        ordered by series then bucket start. A back-end may stop after
+        ``q.limit * q.every_ms / resolution_ms`` rows: no more can reach ``q.limit`` buckets."""
 
     def expire(self, now_ms: int) -> int:
         """Delete what is older than its retention, for back-ends that do not expire data

@@ -342,9 +342,13 @@ class SqliteStorage(Storage):
         self._transaction("rollup write", insert)
 
     def read_rollup(self, resolution_ms: int, q: ReadingQuery) -> list[BucketStats]:
+        """Stops after the rows ``q.limit`` buckets can use: a day of 1-minute buckets for 100
+        series is 144,000 rows, of which a 10,000-reading answer needs 10,000."""
         where, params = self._where(q, "r.start_ms")
-        sql = _READ_ROLLUP.format(names=_NAMES, where=where)
-        return [_stats(row) for row in self._select(sql, [resolution_ms, *params])]
+        per_bucket = max(1, (q.every_ms or resolution_ms) // resolution_ms)
+        cap = min(q.limit * per_bucket, 2**62)
+        sql = _READ_ROLLUP.format(names=_NAMES, where=where) + " LIMIT ?"
+        return [_stats(row) for row in self._select(sql, [resolution_ms, *params, cap])]
 
     def first_ms(self) -> int | None:
         row = self._select("SELECT MIN((SELECT MIN(ts_ms) FROM points WHERE series = s.id)) "

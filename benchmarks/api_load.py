@@ -1,0 +1,260 @@
+"""API under load: 200 concurrent clients asking for a day of 1-minute buckets while ingest runs.
+
+Builds (or reuses, with ``--dir``) a SQLite store of ``--series`` pm2_5 series x ``--points``
+readings 6 s apart (ending now), computes its rollups with the hub's own worker, then starts a
+real Mosquitto and a real hub (``fabcity hub serve`` in a child process) on it. A publisher
+feeds ingest at ``--rate`` readings/s; a poller reads the store's ``latest`` table through its
+own connection every 20 ms to time each reading from publish to stored. Meanwhile:
+
+* ``--clients`` (200) async clients (httpx) each ask ``--each`` times
+  ``/api/v1/readings?metric=pm2_5&every=1m&start=-24h``: p50/p95 latency, 503 count;
+* 20 clients for ``--seconds``: requests/s and p95.
+
+Prints the hub's peak RSS (VmHWM) and its RSS 5 s after the last request, ingest lag p50/p95,
+the write-ahead log's size, and the machine's conditions. Targets: p95 <= 2 s, peak RSS <=
+400 MB, ingest lag p95 < 1 s, >= 200 requests/s with 20 clients.
+Run: ``.venv/bin/python benchmarks/api_load.py [--dir /tmp/api-load]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from importlib.metadata import version as version_of
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from fabcity.codec import encode_batch
+from fabcity.reading import Reading
+from hub.storage.base import HOUR_MS, MINUTE_MS
+from hub.storage.rollup import SETTLE_MS, RollupState, RollupWorker
+from hub.storage.sqlite import SqliteStorage
+from tests.servers import Mosquitto, free_port, wait_for_http
+
+STEP_MS = 6_000
+QUERY = "/api/v1/readings?metric=pm2_5&every=1m&start=-24h"
+FEED_SITE = "feed"
+# Every client here is one address: lift the per-address limit on anonymous reads, so the
+# figures are the query path's (the storage query limits stay at their defaults).
+API_EXTRA = "rate_limit_per_s = 100000\nrate_limit_burst = 100000\n"
+
+
+def build(db: Path, series: int, points: int) -> None:
+    """``series`` x ``points`` rows in one SQL statement per series (seconds, not minutes)."""
+    t0 = time.perf_counter()
+    end = int(time.time() * 1000) // STEP_MS * STEP_MS
+    start = end - (points - 1) * STEP_MS
+    store = SqliteStorage(db, synchronous="normal")
+    store.write([Reading(f"site-{i // 5}", f"dev-{i % 5}", "sds011", "pm2_5", 1.0, start,
+                         "ug/m3") for i in range(series)])
+    conn = store._conn()
+    conn.execute("PRAGMA synchronous=OFF")
+    for (series_id,) in conn.execute("SELECT id FROM series").fetchall():
+        conn.execute("BEGIN")
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            "INSERT OR IGNORE INTO points SELECT ?, ? + i * ?, 5 + (i * 7 + ?) % 40 * 0.5, NULL "
+            "FROM n", (points - 1, series_id, start, STEP_MS, series_id))
+        conn.execute("INSERT OR REPLACE INTO latest SELECT series, ts_ms, value, flags "
+                     "FROM points WHERE series = ? ORDER BY ts_ms DESC LIMIT 1", (series_id,))
+        conn.execute("COMMIT")
+    built = time.perf_counter() - t0
+    total = store.count()
+    print(f"  built {total:,} points in {built:.1f} s")
+    state = RollupState(db.with_name("fabcity-hub-state.db"), store.describe())
+    worker = RollupWorker(store, state)
+    now = end + SETTLE_MS + MINUTE_MS
+    t1 = time.perf_counter()
+    while (state.watermark(MINUTE_MS) or 0) < end or \
+            (state.watermark(HOUR_MS) or 0) < end // HOUR_MS * HOUR_MS or state.dirty(1):
+        worker.run_once(now, max_windows=96)
+    print(f"  rollups in {time.perf_counter() - t1:.1f} s")
+    state.close()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+
+
+def rss_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+class Feed:
+    """Publishes ``rate`` readings/s (10 per message) and times each to its arrival in storage."""
+
+    def __init__(self, broker: Mosquitto, db: Path, rate: int) -> None:
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-feed")
+        self.client.connect("127.0.0.1", broker.port)
+        self.db = db
+        self.interval_s = 10 / rate
+        self.sent: dict[int, float] = {}  # ts_ms of the feed series -> monotonic publish time
+        self.lags_s: list[float] = []
+        self.stop = threading.Event()
+
+    def publish_loop(self) -> None:
+        self.client.loop_start()
+        seq = 0
+        next_at = time.monotonic()
+        while not self.stop.is_set():
+            seq += 1
+            ts = int(time.time() * 1000)
+            readings = [Reading(FEED_SITE, "pi-0", "air", "co2" if i == 0 else f"m{i}",
+                                400.0 + seq % 50, ts, "ppm") for i in range(10)]
+            self.sent[ts] = time.monotonic()
+            self.client.publish(f"fabcity/v1/{FEED_SITE}/pi-0/readings",
+                                encode_batch(seq, readings), qos=1)
+            next_at += self.interval_s
+            time.sleep(max(0.0, next_at - time.monotonic()))
+        self.client.loop_stop()
+
+    def poll_loop(self) -> None:
+        conn = sqlite3.connect(self.db, timeout=30)
+        seen = 0
+        sql = ("SELECT l.ts_ms FROM latest l JOIN series s ON s.id = l.series "
+               "WHERE s.site = ? AND s.metric = 'co2'")
+        while not self.stop.is_set():
+            row = conn.execute(sql, (FEED_SITE,)).fetchone()
+            now = time.monotonic()
+            if row and row[0] > seen:
+                for ts in sorted(t for t in self.sent if seen < t <= row[0]):
+                    self.lags_s.append(now - self.sent.pop(ts))
+                seen = row[0]
+            time.sleep(0.02)
+        conn.close()
+
+
+async def hammer(url: str, clients: int, each: int | None, seconds: float | None
+                 ) -> tuple[list[float], int, dict[str, int], float]:
+    """Latencies of 200s, count of 503s, other failures by status or error, the wall time."""
+    latencies: list[float] = []
+    busy = 0
+    failed: dict[str, int] = {}
+    deadline = time.monotonic() + (seconds or 1e9)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def one_client(client: httpx.AsyncClient) -> None:
+        nonlocal busy
+        n = 0
+        while (each is None or n < each) and time.monotonic() < deadline:
+            n += 1
+            started = time.perf_counter()
+            try:
+                answer = await client.get(QUERY)
+            except httpx.HTTPError as exc:
+                failed[type(exc).__name__] = failed.get(type(exc).__name__, 0) + 1
+                continue
+            if answer.status_code == 200:
+                latencies.append(time.perf_counter() - started)
+            elif answer.status_code == 503:
+                busy += 1
+                await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
+            else:
+                code = str(answer.status_code)
+                failed[code] = failed.get(code, 0) + 1
+                await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
+
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+        await asyncio.gather(*(one_client(client) for _ in range(clients)))
+    return latencies, busy, failed, time.perf_counter() - t0
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/fabcity-api-load"))
+    parser.add_argument("--series", type=int, default=100)
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--rate", type=int, default=200, help="ingested readings/s")
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--each", type=int, default=3, help="requests per client (200 case)")
+    parser.add_argument("--seconds", type=float, default=20, help="length of the 20-client case")
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+
+    print(f"cpus {os.cpu_count()}, load {os.getloadavg()}, python {platform.python_version()}, "
+          f"sqlite {sqlite3.sqlite_version}, fastapi {version_of('fastapi')}, uvicorn "
+          f"{version_of('uvicorn')}, httpx {version_of('httpx')}")
+    args.dir.mkdir(parents=True, exist_ok=True)
+    db = args.dir / "hub.db"
+    if args.rebuild or not db.exists():
+        for stale in args.dir.glob("*.db*"):
+            stale.unlink()
+        build(db, args.series, args.points)
+    # The store ends when it was built: the day asked is the last day before the build plus
+    # the time since (rollups cover up to the build; the hub's worker rolls up the rest).
+    broker = Mosquitto(args.dir / "mosquitto")
+    # Our own listener only (the deployment config may listen on 1883 too).
+    broker.conf.write_text("".join(
+        line for line in broker.conf.read_text().splitlines(keepends=True)
+        if not line.startswith("listener ") or line.split()[1] == str(broker.port)))
+    broker.start()
+    port = free_port()
+    config = args.dir / "hub.toml"
+    config.write_text(f'state_dir = "{args.dir}"\n[mqtt]\nurl = "{broker.url}"\n'
+                      f'[storage]\nbackend = "sqlite"\npath = "{db}"\n'
+                      f'[api]\nport = {port}\n{API_EXTRA}')
+    with (args.dir / "hub.log").open("ab") as log:
+        hub = subprocess.Popen([sys.executable, "-m", "fabcity", "hub", "serve", "-c",
+                                str(config)], stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{url}/api/v1/health", 60)
+        feed = Feed(broker, db, args.rate)
+        threads = [threading.Thread(target=feed.publish_loop, daemon=True),
+                   threading.Thread(target=feed.poll_loop, daemon=True)]
+        for thread in threads:
+            thread.start()
+        time.sleep(3)
+        idle_kib = rss_kib(hub.pid, "VmRSS")
+        lat, busy, failed, wall = asyncio.run(hammer(url, args.clients, args.each, None))
+        print(f"{args.clients} clients x {args.each}: {len(lat)} answered in {wall:.1f} s, "
+              f"p50 {pct(lat, 50):.2f} s, p95 {pct(lat, 95):.2f} s, max {max(lat or [0]):.2f} s; "
+              f"503: {busy}, other failures: {failed}")
+        lat20, busy20, failed20, wall20 = asyncio.run(hammer(url, 20, None, args.seconds))
+        print(f"20 clients for {wall20:.0f} s: {len(lat20) / wall20:.1f} requests/s, p50 "
+              f"{pct(lat20, 50) * 1000:.0f} ms, p95 {pct(lat20, 95) * 1000:.0f} ms; 503: "
+              f"{busy20}, other failures: {failed20}")
+        time.sleep(5)
+        feed.stop.set()
+        for thread in threads:
+            thread.join(10)
+        peak = rss_kib(hub.pid, "VmHWM")
+        after = rss_kib(hub.pid, "VmRSS")
+        print(f"hub RSS: idle before {idle_kib / 1024:.0f} MB, peak {peak / 1024:.0f} MB, "
+              f"5 s after {after / 1024:.0f} MB")
+        lags = feed.lags_s
+        print(f"ingest lag (publish -> stored, {len(lags)} messages at {args.rate} readings/s): "
+              f"p50 {pct(lags, 50) * 1000:.0f} ms, p95 {pct(lags, 95) * 1000:.0f} ms, "
+              f"max {max(lags or [0]) * 1000:.0f} ms; unmatched {len(feed.sent)}")
+        wal = Path(f"{db}-wal")
+        print(f"write-ahead log: {wal.stat().st_size / 1e6 if wal.exists() else 0:.1f} MB; "
+              f"load after {os.getloadavg()}")
+    finally:
+        hub.terminate()
+        hub.wait(30)
+        broker.stop()
+
+
+if __name__ == "__main__":
+    main()
