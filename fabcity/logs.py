@@ -2,7 +2,8 @@
 
 A hostile or broken publisher can make the hub (or a flapping sensor the edge) log the same
 warning thousands of times a second. :class:`RateLimit` is a :class:`logging.Filter` keyed by
-the message template (``record.msg`` before its arguments are filled in): at most ``burst``
+the message template (``record.msg`` before its arguments are filled in, plus an optional
+``rate_key`` passed as ``extra`` when one template covers distinct cases): at most ``burst``
 records of one template pass per ``interval_s``; the rest are dropped and counted, and the
 next record of that template that passes says how many were suppressed.
 """
@@ -30,10 +31,10 @@ class RateLimit(logging.Filter):
         self.clock = clock
         self._lock = threading.Lock()
         # template -> [window start, passed in window, suppressed since the last one passed]
-        self._windows: dict[tuple[str, int, str], list[float]] = {}
+        self._windows: dict[tuple[str, int, str, str], list[float]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, record.levelno, str(record.msg))
+        key = (record.name, record.levelno, str(record.msg), str(getattr(record, "rate_key", "")))
         now = self.clock()
         with self._lock:
             window = self._windows.get(key)

@@ -270,7 +270,8 @@ class Ingest:
         if exc.reason not in self._logged_reasons:  # once per reason, then only counted
             self._logged_reasons.add(exc.reason)
             log.warning("rejected (%s) on %r: %s [further %r rejections are only counted "
-                        "in /metrics]", exc.reason, topic, exc, exc.reason)
+                        "in /metrics]", exc.reason, topic, exc, exc.reason,
+                        extra={"rate_key": exc.reason})
 
     def _decode(self, msg: _Message, seen: dict[tuple[str, str], int],
                 kinds: Counter[str]) -> list[Reading]:

@@ -54,3 +54,13 @@ def test_rate_limited_attaches_one_filter_only() -> None:
     logger = logging.getLogger("tests.rate_limited_once")
     assert rate_limited(rate_limited(logger)) is logger
     assert sum(isinstance(f, RateLimit) for f in logger.filters) == 1
+
+
+def test_a_rate_key_keeps_distinct_cases_of_one_template_apart(
+    limited: tuple[logging.Logger, Clock], caplog: pytest.LogCaptureFixture
+) -> None:
+    logger, _ = limited
+    for reason in ("bad_json", "bad_name", "bad_value", "oversized", "bad_unit"):
+        logger.warning("rejected (%s)", reason, extra={"rate_key": reason})
+    assert len(caplog.records) == 5
+    assert all("suppressed" not in r.getMessage() for r in caplog.records)

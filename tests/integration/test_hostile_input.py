@@ -34,7 +34,9 @@ HOSTILE: list[tuple[str, str, bytes, int]] = [
     ("bad_value", GOOD, b'{"seq":1,"readings":[{"sensor":"air","metric":"pm2_5","value":NaN,'
                         b'"unit":"ug/m3","ts":"2026-01-01T00:00:00Z"}]}', 100),
     ("bad_value", GOOD, _batch(_reading(value="12")), 50),
-    ("oversized", GOOD, b'{"seq":1,"readings":[' + b" " * 300_000 + b"]}", 50),
+    # More bytes than MAX_PAYLOAD_BYTES never reach the hub (the broker's message_size_limit
+    # drops them); more readings than allowed in fewer bytes do, and are refused there.
+    ("oversized", GOOD, b'{"seq":1,"readings":[' + b",".join([b"{}"] * 5001) + b"]}", 50),
     ("bad_name", GOOD, _batch(_reading(sensor="air,site=x value=1")), 100),
     ("bad_name", GOOD, _batch(_reading(metric="PM 2.5")), 50),
     ("future_timestamp", GOOD, _batch(_reading(ts=FAR_FUTURE)), 100),
@@ -42,6 +44,27 @@ HOSTILE: list[tuple[str, str, bytes, int]] = [
     ("unknown_kind", "fabcity/v1/street/evil-pi/bogus", b"{}", 100),
     ("bad_topic", "fabcity/v1/Street Lab/evil-pi/readings", _batch(_reading()), 50),
     ("bad_topic", "fabcity/v1/street/evil-pi/readings/extra", _batch(_reading()), 50),
+]
+
+
+EVIL = "fabcity/v1/street/evil-pi"
+_BIG = "9" * 5000
+
+# Status, meta and timestamps at the edges of the contract (counted on top of the 1,000).
+HARDENING: list[tuple[str, str, bytes, int]] = [
+    ("bad_json", f"{EVIL}/status", b'{"state":"online","x":"\\udfff"}', 50),
+    ("bad_json", f"{EVIL}/meta", b'{"site":"street","device":"evil-pi","name":"\\ud800"}', 20),
+    ("identity_mismatch", f"{EVIL}/meta", b'{"site":"street","device":"pi-1"}', 50),
+    ("oversized", f"{EVIL}/meta",
+     json.dumps({"site": "street", "device": "evil-pi", "name": "n" * 100_000}).encode(), 20),
+    ("bad_schema", f"{EVIL}/meta", json.dumps({"site": "street", "device": "evil-pi", "sensors": [
+        {"name": f"s{i}", "driver": "x", "metrics": {}} for i in range(65)]}).encode(), 20),
+    ("bad_timestamp", GOOD, _batch(_reading(ts="2026-W48-5T00:00:01Z")), 10),
+    ("bad_timestamp", GOOD, _batch(_reading(ts="2026-11-26T13:56:33,5Z")), 10),
+    ("bad_timestamp", GOOD, _batch(_reading(ts="2026-11-26T13:56+00:00")), 10),
+    ("bad_timestamp", GOOD, _batch(_reading(ts="2026-11-26T13:56:33+0000")), 10),
+    ("bad_value", GOOD, _batch(_reading(value=0)).replace(b'"value": 0', b'"value": ' +
+                                                          _BIG.encode()), 20),
 ]
 
 
@@ -64,14 +87,14 @@ def test_hostile_payloads_are_counted_and_good_readings_keep_flowing(
     attacker.connect("127.0.0.1", mosquitto.port)
     attacker.loop_start()
     infos = [attacker.publish(topic, payload, qos=1)
-             for _, topic, payload, count in HOSTILE for _ in range(count)]
+             for _, topic, payload, count in HOSTILE + HARDENING for _ in range(count)]
     for info in infos:
         info.wait_for_publish(20)
     attacker.disconnect()
     attacker.loop_stop()
 
     expected: dict[str, int] = {}
-    for reason, _, _, count in HOSTILE:
+    for reason, _, _, count in HOSTILE + HARDENING:
         expected[reason] = expected.get(reason, 0) + count
     wait_until(lambda: _rejected(hub.metrics()) == expected, timeout_s=30,
                what=f"rejections counted as {expected}")
@@ -83,4 +106,7 @@ def test_hostile_payloads_are_counted_and_good_readings_keep_flowing(
     wait_until(lambda: not edge.buffered(), what="edge buffer drained")
     assert_gap_free(hub.sequence("lab", "pi-1"))
     assert hub.rows("SELECT COUNT(*) FROM readings WHERE device = 'evil-pi'")[0][0] == 0
-    assert "Traceback" not in hub.process.output()
+    output = hub.process.output()
+    assert "Traceback" not in output
+    assert "internal_error" not in output
+    assert output.count("rejected (") <= len(expected)  # logged once per reason
