@@ -22,7 +22,7 @@ from hub.storage.base import ROLLUP_RESOLUTIONS_MS, BucketStats, ReadingQuery
 if TYPE_CHECKING:
     from hub.storage.base import Storage
 
-__all__ = ["OmittedBuckets", "counter_step", "counting_omitted", "downsample", "merge",
+__all__ = ["OmittedBuckets", "bucket_stats", "counter_step", "counting_omitted", "downsample", "merge",
            "rollup_plan", "value_of"]
 
 
@@ -127,8 +127,9 @@ _ORDER = attrgetter("site", "device", "sensor", "metric", "start_ms")  # series,
 _trusted = Reading._make  # a named tuple's own constructor: no checks
 
 
-def downsample(storage: "Storage", q: ReadingQuery) -> list[Reading]:
-    """One reading per series and bucket of ``q.every_ms``, valued by ``q.agg``."""
+def bucket_stats(storage: "Storage", q: ReadingQuery) -> list[BucketStats]:
+    """Statistics per series and bucket of ``q.every_ms`` (rollups where they cover the
+    range, raw points elsewhere), ordered by series then bucket start."""
     assert q.every_ms is not None
     plan = rollup_plan(storage, q)
     if plan is None:
@@ -142,12 +143,18 @@ def downsample(storage: "Storage", q: ReadingQuery) -> list[Reading]:
         if b < q.end_ms:
             rows += storage.stats(q.window(b, q.end_ms, resolution))
         rows.sort(key=_ORDER)
+    return merge(rows, q.every_ms)
+
+
+def downsample(storage: "Storage", q: ReadingQuery) -> list[Reading]:
+    """One reading per series and bucket of ``q.every_ms``, valued by ``q.agg``."""
+    assert q.every_ms is not None
     out: list[Reading] = []
     previous: BucketStats | None = None
     # The first reading of each series is built (and checked) in full; the others of the
     # same series reuse its names and unit: a 1-minute day is 1,440 readings per series.
     checked: Reading | None = None
-    for row in merge(rows, q.every_ms):
+    for row in bucket_stats(storage, q):
         value = value_of(row, q.agg, previous)
         previous = row
         if not math.isfinite(value):  # beyond the float range: no honest number to give
