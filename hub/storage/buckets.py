@@ -22,8 +22,8 @@ from hub.storage.base import ROLLUP_RESOLUTIONS_MS, BucketStats, ReadingQuery
 if TYPE_CHECKING:
     from hub.storage.base import Storage
 
-__all__ = ["OmittedBuckets", "bucket_stats", "counter_step", "counting_omitted", "downsample", "merge",
-           "rollup_plan", "value_of"]
+__all__ = ["OmittedBuckets", "bucket_stats", "counter_step", "counting_omitted", "downsample",
+           "merge", "rollup_plan", "value_of"]
 
 
 @dataclass(slots=True)
