@@ -157,3 +157,13 @@ def test_a_megabyte_timestamp_is_refused_with_a_short_message() -> None:
     with pytest.raises(BadReading) as err:
         parse_ts("2026" * 250_000)
     assert len(str(err.value)) < 200
+
+
+def test_the_fast_path_keeps_offsets_and_longer_fractions_apart() -> None:
+    assert parse_ts("2026-11-27T00:05:00.123+02:00") == TS
+    assert parse_ts("2026-11-27T00:05:07.456+02:00") == TS + 7_333
+    assert parse_ts("2026-11-27T00:05:07.456-02:00") == TS + 7_333 + 4 * 3_600_000
+    assert parse_ts("2026-11-27T00:05:07.4567+02:00") == TS + 7_333
+    assert parse_ts("2026-11-26T22:05:00.1234Z") == TS
+    with pytest.raises(BadReading):
+        parse_ts("2026-11-27T00:05:07.456+02:0x")
