@@ -33,6 +33,11 @@ class RateLimit(logging.Filter):
         # template -> [window start, passed in window, suppressed since the last one passed]
         self._windows: dict[tuple[str, int, str, str], list[float]] = {}
 
+    def reset(self) -> None:
+        """Forget every window (tests start from a clean slate)."""
+        with self._lock:
+            self._windows.clear()
+
     def filter(self, record: logging.LogRecord) -> bool:
         key = (record.name, record.levelno, str(record.msg), str(getattr(record, "rate_key", "")))
         now = self.clock()

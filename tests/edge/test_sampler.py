@@ -1,5 +1,6 @@
 """The sampler: per-sensor intervals, failing sensors isolated, errors counted, open retried."""
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,6 +11,7 @@ from edge.config import SensorConfig
 from edge.drivers.base import EventDriver, NoOptions, PolledDriver, Sample
 from edge.sampler import Sampler, SensorStats, to_readings
 from fabcity.errors import DriverError
+from fabcity.logs import RateLimit
 from fabcity.reading import Reading
 
 
@@ -207,3 +209,19 @@ def test_on_open_is_told_about_each_driver_that_opens() -> None:
         time.sleep(0.01)
     sampler.stop()
     assert sorted(opened) == ["one", "two"]
+
+
+def test_a_flood_of_bad_samples_logs_a_few_lines_and_counts_them_all(
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    for limit in logging.getLogger("edge.sampler").filters:
+        if isinstance(limit, RateLimit):
+            limit.reset()  # earlier tests logged the same line
+    stats = SensorStats()
+    with caplog.at_level("WARNING", logger="edge.sampler"):
+        for _ in range(900):
+            to_readings("lab", "pi", FakeDriver("t"), [Sample("temperature", float("nan"))],
+                        stats)
+    assert stats.rejected == 900
+    assert 1 <= len(caplog.records) <= 5
+    assert "suppressed" in caplog.records[-1].getMessage()
