@@ -258,3 +258,28 @@ def test_a_meta_naming_another_device_and_a_surrogate_status_are_counted_bad_inp
     ingest.stop()
     assert count("internal_error") == 0
     assert [(d.status, d.meta) for d in ingest.registry.devices()] == []
+
+
+def test_a_replayed_message_stores_nothing_and_moves_the_duplicate_counter(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    storage = SqliteStorage(tmp_path / "hub.db")
+    metrics = HubMetrics()
+    ingest = _ingest(mosquitto, storage, tmp_path, metrics)
+    _publish(mosquitto, 30)
+    _wait(lambda: storage.count() == 30)
+    first = storage.raw(ReadingQuery(0, now_ms()))
+    # The same messages again, as an edge agent resends after a lost PUBACK. _publish makes
+    # timestamps from the clock, so replay the stored readings exactly instead.
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="pub-replay")
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    for r in first:
+        client.publish("fabcity/v1/lab/pi-1/readings", encode_batch(int(r.value), [r]),
+                       qos=1).wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
+    _wait(lambda: metrics.readings_duplicate._value.get() == 30)  # type: ignore[attr-defined]
+    ingest.stop()
+    assert storage.count() == 30
+    assert metrics.readings_stored._value.get() == 30  # type: ignore[attr-defined]
