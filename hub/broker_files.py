@@ -87,7 +87,9 @@ def render_acl(entries: Iterable[AclEntry], hub_username: str | None,
                   "topic read fabcity/v1/#",
                   "topic write fabcity/v1/+/+/cmd",
                   "topic write fabcity/v1/+/+/ack",
-                  "topic read $SYS/#", ""]
+                  "topic read $SYS/#",
+                  # the start-up broker check's own topics (hub.broker_check)
+                  "topic readwrite fabcity/_probe/#", ""]
     for entry in entries:
         if entry.site is None or entry.device is None:
             continue

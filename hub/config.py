@@ -59,6 +59,9 @@ class HubMqttConfig(BrokerConfig):
         None, ge=0, le=65535,
         description="port of the embedded broker; none: 1883 when free, else any free port; "
                     "0: any free port")
+    probe: bool | None = Field(
+        None, description="check at start that the broker queues for the offline hub "
+                          "(hub.broker_check); none: on with [mqtt] url, off when embedded")
 
 
 class StorageConfig(BaseModel):

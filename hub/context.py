@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hub.apikeys import ApiKeys
+from hub.broker_check import BrokerCheck
 from hub.config import ApiConfig, OpenDataConfig, SiteConfig
 from hub.forward.base import ForwarderStatus
 from hub.live import LiveBroadcaster
@@ -38,6 +39,8 @@ class HubContext:
     provisioner: Provisioner | None = None
     #: ``[api]``: the storage query limits (:mod:`hub.api.limits`).
     api: ApiConfig = field(default_factory=ApiConfig)
+    #: What the start-up broker check found (hub.broker_check); None: not run.
+    broker_check: Callable[[], BrokerCheck | None] = lambda: None
 
     def site(self, site_id: str) -> SiteConfig | None:
         """The declared site with this id, if any."""

@@ -118,6 +118,9 @@ class Ingest:
         metrics.pending.set_function(self._queue.qsize)
         self._stop = threading.Event()
         self._connected = threading.Event()
+        #: CONNACKs so far and the last one's session_present (hub.broker_check watches).
+        self.connects = 0
+        self.session_present: bool | None = None
         self._logged_reasons: set[str] = set()
         self._topics: dict[str, Topic] = {}  # every device publishes on the same few topics
         # Decoded batches wait here for the store thread: decoding batch n+1 overlaps with the
@@ -180,7 +183,9 @@ class Ingest:
         if reason.is_failure:
             self.link.failed(connack_hint(reason))
             return
-        session = "resumed" if getattr(flags, "session_present", False) else "new"
+        self.session_present = bool(getattr(flags, "session_present", False))
+        self.connects += 1
+        session = "resumed" if self.session_present else "new"
         self.link.connected()
         log.info("MQTT %s, %s session, %d messages waiting to be stored", self.protocol,
                  session, self._queue.qsize())

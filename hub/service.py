@@ -12,6 +12,7 @@ from fabcity.errors import ConfigError
 from fabcity.mqtt import parse_broker_url
 from hub.apikeys import ApiKeys
 from hub.broker import EmbeddedBroker
+from hub.broker_check import BrokerProbe
 from hub.config import HubSettings
 from hub.context import HubContext
 from hub.deadletters import DeadLetters
@@ -92,6 +93,7 @@ class HubService:
             forwarder_class(entry.to)(entry.options(), self.storage, self.forward_cursors,
                                       self.metrics) for entry in settings.forward]
         self.ingest: Ingest | None = None
+        self.broker_probe: BrokerProbe | None = None
         self.live = LiveBroadcaster()
         self.exit_code = 0
         self._server: object | None = None  # the uvicorn server, told to stop on a fatal error
@@ -109,6 +111,7 @@ class HubService:
             sites=settings.sites, open_data=settings.open_data, live=self.live,
             api_keys=self.api_keys, provisioner=self.provisioner,
             api=settings.api,
+            broker_check=lambda: self.broker_probe.result if self.broker_probe else None,
         )
 
     def start(self) -> None:
@@ -129,10 +132,21 @@ class HubService:
                              dead_letters=self.dead_letters, rollups=self.rollup_state,
                              on_fatal=self._fatal, live=self.live)
         self.ingest.start()
+        if mqtt.probe if mqtt.probe is not None else self.broker is None:
+            self._start_probe(url, protocol)
         self.rollups.start()
         log.info("storage: %s", self.storage.describe())
         for forwarder in self.forwarders:
             forwarder.start()
+
+    def _start_probe(self, url: str, protocol: Literal["v5", "v311"]) -> None:
+        """Check, once ingest is connected, that the broker queues for the offline hub."""
+        ingest = self.ingest
+        assert ingest is not None
+        self.broker_probe = BrokerProbe(
+            parse_broker_url(url), self.settings.mqtt, protocol == "v5",
+            link=lambda: (ingest.connected, ingest.connects, ingest.session_present))
+        self.broker_probe.start()
 
     def _embedded_port(self) -> int:
         """``[mqtt] embedded_port``, else 1883 when free (what edge agents expect), else any
@@ -164,6 +178,8 @@ class HubService:
         """Stop forwarders, ingest (flushing and acking what it holds), broker, storage."""
         for forwarder in self.forwarders:
             forwarder.stop()
+        if self.broker_probe is not None:
+            self.broker_probe.stop()
         if self.ingest is not None:
             self.ingest.stop()
         self.rollups.stop()

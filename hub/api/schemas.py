@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from fabcity.device import DeviceMeta
 from fabcity.reading import Reading, format_ts
+from hub.api.broker_check_models import BrokerCheckHealth
 from hub.config import SiteConfig
 from hub.registry import DeviceRecord
 
@@ -56,6 +57,8 @@ class StorageHealth(BaseModel):
 
 class MqttHealth(BaseModel):
     connected: bool
+    broker_check: BrokerCheckHealth | None = Field(
+        None, description="the start-up broker check; null when [mqtt] probe is off")
 
 
 class HealthPublic(BaseModel):

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from fabcity import __version__
 from fabcity.errors import FabcityError
 from fabcity.reading import format_ts
+from hub.api.broker_check_models import BrokerCheckHealth
 from hub.api.deps import ContextDep
 from hub.api.errors import ERROR_RESPONSES
 from hub.api.forward_models import ForwarderHealth, HealthWithForwarders
@@ -32,11 +33,14 @@ def health(ctx: ContextDep) -> HealthWithForwarders:
     connected = bool(ctx.mqtt_connected())
     healthy = connected and storage == "ok" and rollups == "ok"
     status: Literal["ok", "degraded"] = "ok" if healthy else "degraded"
+    check = ctx.broker_check()
+    broker_check = BrokerCheckHealth.of(check) if check is not None else None
     forwarders = [ForwarderHealth(name=f.name, to=f.to, lag_s=f.lag_s,
                                   forwarded_until=f.forwarded_until, status=f.status)
                   for f in ctx.forwarders()]
     return HealthWithForwarders(
-        status=status, version=__version__, mqtt=MqttHealth(connected=connected),
+        status=status, version=__version__, mqtt=MqttHealth(connected=connected,
+                                                            broker_check=broker_check),
         storage=StorageHealth(status=storage, backend=ctx.storage.describe(), since=since,
                               dead_letters=ctx.dead_letters(), rollups=rollups),
         forwarders=forwarders)

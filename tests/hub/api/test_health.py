@@ -12,7 +12,8 @@ from tests.hub.api.conftest import T0_MS, Link, rejected
 def test_health_ok_when_broker_and_storage_are_fine(client: TestClient, ctx: HubContext,
                                                     ) -> None:
     body = client.get("/api/v1/health").json()
-    assert body == {"status": "ok", "version": __version__, "mqtt": {"connected": True},
+    assert body == {"status": "ok", "version": __version__,
+                    "mqtt": {"connected": True, "broker_check": None},
                     "storage": {"status": "ok", "backend": ctx.storage.describe(),
                                 "since": None, "dead_letters": 0, "rollups": "ok"},
                     "forwarders": []}
@@ -35,7 +36,7 @@ def test_health_degraded_when_broker_link_is_down(client: TestClient, link: Link
     response = client.get("/api/v1/health")
     assert response.status_code == 200
     assert response.json()["status"] == "degraded"
-    assert response.json()["mqtt"] == {"connected": False}
+    assert response.json()["mqtt"] == {"connected": False, "broker_check": None}
 
 
 class _BrokenStorage(SqliteStorage):
