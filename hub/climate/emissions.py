@@ -111,10 +111,13 @@ def _counter_meters(found: dict[SeriesName, CounterSeries], metric: str, unit: s
 def _power_meters(storage: Storage, site: SiteConfig, start_ms: int, end_ms: int,
                   bounds: list[Period]) -> list[_Meter]:
     """Series with power but no energy counter, integrated (kWh)."""
-    with_energy = {(r.device, r.sensor) for r in storage.latest(site=site.id, metric="energy")}
+    newest = storage.latest(site=site.id)  # one look-up for both metrics
+    with_energy = {(r.device, r.sensor) for r in newest if r.metric == "energy"}
     gap_ms = int(site.max_gap_s * 1000)
     meters = []
-    for r in storage.latest(site=site.id, metric="power"):
+    for r in newest:
+        if r.metric != "power":
+            continue
         name = (r.device, r.sensor)
         if name in with_energy or not site.counts_electricity(*name):
             continue

@@ -69,12 +69,17 @@ def _report(storage: Storage, config: SiteConfig | None, site: str, device: str,
     start_ms, end_ms = bounds[0].start_ms, bounds[-1].end_ms
     report = MachineReport(site, device, sensor, entry.name if entry else None, None, None)
 
+    threshold = entry.running_w if entry is not None else None
+    counted = energy is not None and energy.unit in ("Wh", "kWh")
+    # Raw power only where it is used (a year of it is 525,600 points a minute-series): for
+    # kWh without a counter, or for running without a state.
     power: list[tuple[int, float]] | None = None
-    if "power" in metrics:
+    if "power" in metrics and (not counted or ("state" not in metrics
+                                               and threshold is not None)):
         power = list(raw_points(storage, site, device, sensor, "power", start_ms - gap_ms,
                                 end_ms + gap_ms))
     kwh: list[float | None] = [None] * len(bounds)
-    if energy is not None and energy.unit in ("Wh", "kWh"):
+    if energy is not None and counted:
         scale = 0.001 if energy.unit == "Wh" else 1.0
         kwh = [rise * scale for rise, _ in energy.per_period(bounds)]
         report.kwh_source = "energy"
@@ -88,10 +93,10 @@ def _report(storage: Storage, config: SiteConfig | None, site: str, device: str,
                            end_ms + gap_ms)
         runs = run_lengths(state, bounds, gap_ms, lambda v: v >= 0.5)
         report.running_source = "state"
-    elif power is not None and entry is not None and entry.running_w is not None:
-        threshold = entry.running_w
-        runs = run_lengths(power, bounds, gap_ms, lambda v: v > threshold)
-        report.running_source = f"power > {threshold:g} W"
+    elif power is not None and threshold is not None:
+        limit = threshold
+        runs = run_lengths(power, bounds, gap_ms, lambda v: v > limit)
+        report.running_source = f"power > {limit:g} W"
 
     for i, p in enumerate(bounds):
         run = runs[i] if runs is not None else None

@@ -58,3 +58,14 @@ def test_energy_counter_wins_and_unknown_running_stays_null(db: Storage) -> None
     assert printer.periods[0].kwh == pytest.approx(0.35)  # +300, then a reset to 50
     assert printer.running_source is None
     assert printer.periods[0].running_h is None and printer.periods[0].starts is None
+
+
+def test_counter_for_kwh_and_power_for_running_both_count(db: Storage) -> None:
+    put(db, "energy", [("2026-03-01T10:00", 0), ("2026-03-01T10:30", 40)], device="pi-cnc",
+        sensor="spindle")
+    put(db, "power", [("2026-03-01T10:00", 100), ("2026-03-01T10:30", 10)], device="pi-cnc",
+        sensor="spindle")
+    [cnc] = _reports(db, "2026-03-01T00:00", "2026-03-02T00:00")
+    assert (cnc.kwh_source, cnc.running_source) == ("energy", "power > 50 W")
+    assert cnc.periods[0].kwh == pytest.approx(0.04)
+    assert (cnc.periods[0].running_h, cnc.periods[0].starts) == pytest.approx((0.5, 0))
