@@ -134,7 +134,7 @@ def jobs(machine: Machine, day: int) -> tuple[tuple[float, float, float], ...]:
     span = machine.hours.of(day)
     if span is None or _day_start_s(day + 1) <= machine.installed_s:
         return ()
-    rng = random.Random(f"{machine.key}:{day}")
+    rng = random.Random(f"{machine.key}:{day}")  # noqa: S311 - a simulation, not a secret
     opens, closes = span
     if rng.random() < 0.1:  # nobody booked this machine today
         return ()

@@ -139,7 +139,8 @@ def run_reload(command: str) -> None:
     if not argv:
         return
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=RELOAD_TIMEOUT_S,
+        # The operator's reload_command, split into argv and run without a shell.
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=RELOAD_TIMEOUT_S,  # noqa: S603
                               check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ConfigError(f"broker.reload_command: {command!r} could not run: {exc}") from None

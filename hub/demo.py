@@ -232,7 +232,7 @@ def _demo(args: argparse.Namespace) -> int:
             config.write_text(to_toml(edge_settings(device, service.broker_url, data_dir,
                                                     sensors[device.device])))
             log = (logs / f"edge-{device.device}.log").open("ab")
-            edges.append(subprocess.Popen(
+            edges.append(subprocess.Popen(  # noqa: S603 - our own agents, no shell
                 [sys.executable, "-m", "fabcity", "edge", "run", "--config", str(config),
                  "--parent-pid", str(os.getpid())],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -110,7 +110,7 @@ def _read_window(source: Storage, selection: Selection, start_ms: int, end_ms: i
 
 
 @contextmanager
-def _bar(total: float, initial: float, unit: str, quiet: bool, **options: Any) -> Iterator[tqdm]:  # type: ignore[type-arg]
+def _bar(total: float, initial: float, unit: str, quiet: bool, **options: Any) -> Iterator[tqdm]:
     bar = tqdm(total=total, initial=initial, unit=unit, file=sys.stderr, dynamic_ncols=True,
                disable=quiet or not sys.stderr.isatty(), **options)
     try:

@@ -139,8 +139,7 @@ class Forwarder(ABC):
         """Readings without a quality flag (other than the allowed ones); the rest are
         counted as skipped."""
         allowed = set(self.options.send_flags)
-        kept = [r for r in readings if allowed.issuperset(r.flags)]
-        return kept
+        return [r for r in readings if allowed.issuperset(r.flags)]
 
     def skip(self, count: int, reason: str) -> None:
         if count:

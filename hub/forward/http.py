@@ -32,9 +32,10 @@ class Answer:
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> Answer:
     """POST ``body``; a network failure is an :class:`Answer` with status 0, not an error."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    # The forwarder's configured http(s) URL (validated in its options), nothing else.
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
             return Answer(response.status, response.read(BODY_LOG_CHARS).decode(errors="replace"))
     except urllib.error.HTTPError as exc:
         text = exc.read(BODY_LOG_CHARS).decode(errors="replace") if exc.fp else ""
@@ -75,4 +76,4 @@ def backoff_s(attempt: int, rng: random.Random | None = None) -> float:
     """Exponential backoff with jitter: half the step fixed, half random, so many hubs that
     failed together do not come back together. ``attempt`` counts from 0."""
     step = min(RETRY_MAX_S, RETRY_MIN_S * 2 ** min(attempt, 30))
-    return step / 2 + (rng or random).uniform(0, step / 2)
+    return float(step / 2 + (rng or random).uniform(0, step / 2))

@@ -158,11 +158,11 @@ class InfluxDB1Storage(Storage):
         ingest retries with backoff and acks nothing until this returns.
         """
         if not readings:
-            return None
+            return
         self._prepare()
         for body in reading_bodies(readings, self.batch_size):
             self._post(self._raw_rp, body)
-        return None
+        return
 
     def write_rollup(self, resolution_ms: int, rows: Sequence[BucketStats]) -> None:
         rp = self._rollup_rps.get(resolution_ms)

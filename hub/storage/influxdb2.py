@@ -20,8 +20,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from influxdb_client import InfluxDBClient, WritePrecision
+from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS, WriteApi, WriteOptions
+from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 from pydantic import Field
 from reactivex.scheduler import ThreadPoolScheduler
@@ -253,7 +254,7 @@ class InfluxDB2Storage(Storage):
     def write(self, readings: Sequence[Reading]) -> None:
         """Store ``readings``; returns once the server confirmed every line."""
         if not readings:
-            return None
+            return
         if self.chunked:
             items = reading_bodies(readings, self.options.batch_size)
         else:
@@ -273,7 +274,7 @@ class InfluxDB2Storage(Storage):
             if failure is not None:
                 raise failure
             self._last_error = None
-        return None
+        return
 
     def _wait(self, submitted: int) -> None:
         """Until every line is reported; raise if no report comes within the deadline."""

@@ -182,7 +182,7 @@ class SqliteStorage(Storage):
             for series_id, *key, unit in self._writer.execute(
                 "SELECT id, site, device, sensor, metric, unit FROM series"
             ):
-                self._series[tuple(key)] = (series_id, unit)  # type: ignore[index]
+                self._series[tuple(key)] = (series_id, unit)
         except (OSError, sqlite3.Error) as exc:
             self.close()
             cause = describe_error(exc, self.path, "open") if isinstance(exc, sqlite3.Error) \

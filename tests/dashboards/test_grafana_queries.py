@@ -80,7 +80,7 @@ def find(dashboard: str, title: str, ref: str = "A") -> str:
     return next(q for d, t, r, q in influx_targets() if (d, t, r) == (dashboard, title, ref))
 
 
-@pytest.mark.parametrize("dashboard,title,ref,query", influx_targets(),
+@pytest.mark.parametrize(("dashboard", "title", "ref", "query"), influx_targets(),
                          ids=lambda v: v if len(str(v)) < 40 else "")
 def test_influxql_target_runs_and_finds_the_readings(
         influxdb1: InfluxDB1, loaded: tuple[InfluxDB1Storage, int, int],

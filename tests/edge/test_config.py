@@ -121,7 +121,7 @@ def test_password_file_is_read_at_start(tmp_path: Path) -> None:
     assert settings.mqtt.password == "s3cret"
 
 
-@pytest.mark.parametrize("content, rule", [(None, "cannot read"), ("\n", "is empty")])
+@pytest.mark.parametrize(("content", "rule"), [(None, "cannot read"), ("\n", "is empty")])
 def test_unreadable_password_file_names_the_key(tmp_path: Path, content: str | None,
                                                 rule: str) -> None:
     secret = tmp_path / "mqtt.secret"

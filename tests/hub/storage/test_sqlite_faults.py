@@ -136,9 +136,12 @@ def test_a_full_disk_is_named_and_writing_resumes_once_space_is_freed(small_disk
                     f.flush()
             except OSError:
                 pass
-        with pytest.raises(StorageUnavailable) as full:
+        def fill() -> None:
             for i in range(1, 200):
                 store.write(batch(i, metrics=50))
+
+        with pytest.raises(StorageUnavailable) as full:
+            fill()
         assert str(full.value).startswith("disk full: no space left")
         assert "no transaction is active" not in str(full.value)
         assert store.health() == "ok"  # the file is fine; ingest reports the write error
