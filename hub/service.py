@@ -135,9 +135,9 @@ class HubService:
         if mqtt.probe if mqtt.probe is not None else self.broker is None:
             self._start_probe(url, protocol)
         self.rollups.start()
-        log.info("storage: %s", self.storage.describe())
         for forwarder in self.forwarders:
             forwarder.start()
+        log.info("storage: %s", self.storage.describe())
 
     def _start_probe(self, url: str, protocol: Literal["v5", "v311"]) -> None:
         """Check, once ingest is connected, that the broker queues for the offline hub."""
@@ -189,11 +189,11 @@ class HubService:
         self.registry.close()
         self.dead_letters.close()
         self.rollup_state.close()
-        log.info("hub stopped")
         self.forward_cursors.close()
         self.api_keys.close()
         if self.provisioner is not None:
             self.provisioner.close()
+        log.info("hub stopped")
 
     def serve(
         self,
