@@ -18,6 +18,7 @@ from hub.api.routes import admin as admin_routes
 from hub.api.routes import aqi, climate, devices, health, latest, metrics, page, readings, sites
 from hub.api.routes import stream as live_stream
 from hub.api.security import AccessLimits
+from hub.api.shared_answers import GZIP_LEVEL, GZIP_MIN_BYTES
 from hub.context import HubContext
 
 __all__ = ["create_app"]
@@ -76,7 +77,7 @@ def create_app(ctx: HubContext) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"])
     app.add_middleware(HttpCaching, ctx=ctx)  # ETag, Cache-Control, licence headers
     # The page, its libraries and JSON/CSV answers travel gzipped (Starlette skips event streams).
-    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
     for module in (health, sites, devices, latest, readings, aqi, climate, metrics, page):
         app.include_router(module.router)
     app.include_router(live_stream.router)

@@ -120,6 +120,8 @@ class ReadingsRequest:
                                        "(JSON stays UTC)")] = None,
     ) -> None:
         now = now_ms()
+        #: The instant relative times were resolved against.
+        self.now_ms = now
         start_ms = parse_instant("start", start, now)
         end_ms = parse_instant("end", end, now)
         if start_ms >= end_ms:

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import FastAPI, Request
 
 from fabcity.errors import StorageUnavailable
+from hub.api.shared_answers import shares_answer
 from hub.config import ApiConfig
 
 __all__ = ["GATED_PATHS", "QueryGate", "StorageBusy", "storage_slot"]
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 GATED_PATHS = ("/api/v1/readings", "/api/v1/aqi", "/api/v1/who", "/api/v1/climate",
                "/api/v1/machines")
 TRIM_AFTER_IDLE_S = 0.5
+READINGS_PATH = "/api/v1/readings"
 
 
 class StorageBusy(StorageUnavailable):
@@ -109,8 +111,9 @@ def gate_of(app: FastAPI, api: ApiConfig) -> QueryGate:
 
 async def storage_slot(request: Request) -> AsyncIterator[None]:
     """App-wide dependency: gate the routes in :data:`GATED_PATHS`, let the others through."""
-    if not request.url.path.startswith(GATED_PATHS):
-        yield
+    if not request.url.path.startswith(GATED_PATHS) or (
+            request.url.path == READINGS_PATH and shares_answer(request.query_params)):
+        yield  # shared live readings: only the request that computes takes a slot
         return
     gate = gate_of(request.app, request.app.state.ctx.api)
     await gate.acquire()

@@ -5,6 +5,7 @@ from dataclasses import replace
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
 from fabcity.reading import Reading, format_ts, now_ms
@@ -14,7 +15,9 @@ from hub.api.cursor import Cursor, read_after, series_of, stream_pages
 from hub.api.deps import ContextDep, ReadingsRequest, ReadingsRequestDep, StorageDep
 from hub.api.errors import ERROR_RESPONSES
 from hub.api.licence import licence_headers, licences_of
+from hub.api.limits import gate_of
 from hub.api.serialise import CSV_COLUMNS, csv_rows, json_bytes, reading_dicts, ts_formatter
+from hub.api.shared_answers import SharedAnswer, answers_of, gzipped, shares_answer
 from hub.context import HubContext
 from hub.storage.base import Storage
 from hub.storage.buckets import bucket_stats, counting_omitted
@@ -112,12 +115,40 @@ def _csv_body(storage: Storage, req: ReadingsRequest, preamble: str,
                                     "says whether more readings matched than limit"},
                304: {"description": "not modified since the ETag given in If-None-Match"}},
 )
-def readings(req: ReadingsRequestDep, storage: StorageDep, ctx: ContextDep,
-             request: Request) -> Response:
+async def readings(req: ReadingsRequestDep, storage: StorageDep, ctx: ContextDep,
+                   request: Request) -> Response:
     """Readings in ``[start, end)``; with ``every``, one per bucket (``ts`` = bucket start).
 
     JSON answers hold at most ``limit`` readings; ``next`` (and a ``Link: rel="next"``
     header) continues after them. CSV streams the whole answer unless ``limit`` is given."""
+    if not shares_answer(request.query_params):
+        return await run_in_threadpool(_answer, req, storage, ctx, request)
+    key = f"{request.url.path}?{request.url.query}"
+    shared = await answers_of(request.app).answer(
+        key, req.now_ms, lambda: _lead(req, storage, ctx, request))
+    encoded = shared.body_gzip if "gzip" in request.headers.get("accept-encoding", "") else None
+    return _respond(request, shared.headers, shared.body, encoded)
+
+
+async def _lead(req: ReadingsRequest, storage: Storage, ctx: HubContext,
+                request: Request) -> SharedAnswer:
+    """Compute a live answer for every identical request (:mod:`hub.api.shared_answers`),
+    holding a storage query slot as any other history query does."""
+    gate = gate_of(request.app, ctx.api)
+    await gate.acquire()
+    try:
+        def work() -> SharedAnswer:
+            headers, body = _json_parts(storage, ctx, req, request, _cache_headers(req, None))
+            headers["ETag"] = etag_of(body)
+            return SharedAnswer(req.now_ms, headers, body, gzipped(body))
+        return await run_in_threadpool(work)
+    finally:
+        gate.release()
+
+
+def _answer(req: ReadingsRequest, storage: Storage, ctx: HubContext,
+            request: Request) -> Response:
+    """Any readings answer, computed for this request alone (in a worker thread)."""
     inm = request.headers.get("if-none-match")
     etag = _fingerprint(storage, req) if req.closed else None
     cache = _cache_headers(req, etag)
@@ -125,6 +156,15 @@ def readings(req: ReadingsRequestDep, storage: StorageDep, ctx: ContextDep,
         return Response(status_code=304, headers=cache)
     if req.format == "csv":
         return _csv(ctx, storage, req, request, cache)
+    headers, body = _json_parts(storage, ctx, req, request, cache)
+    if etag is None:
+        headers["ETag"] = etag_of(body)
+    return _respond(request, headers, body, None)
+
+
+def _json_parts(storage: Storage, ctx: HubContext, req: ReadingsRequest, request: Request,
+                cache: dict[str, str]) -> tuple[dict[str, str], bytes]:
+    """The headers (ETag aside) and body of a JSON answer."""
     with counting_omitted() as omitted:
         found = read_after(storage, req.query, req.cursor, req.limit + 1)
     truncated = len(found) > req.limit
@@ -144,13 +184,21 @@ def readings(req: ReadingsRequestDep, storage: StorageDep, ctx: ContextDep,
         "readings": reading_dicts(found), "next": nxt.encode() if nxt else None,
         "licence": licences, "attribution": ctx.open_data.attribution,
     })
-    if etag is None:
-        headers["ETag"] = etag_of(body)
-        if etag_matches(inm, headers["ETag"]):
-            return Response(status_code=304, headers=headers)
+    return headers, body
+
+
+def _respond(request: Request, headers: dict[str, str], body: bytes,
+             body_gzip: bytes | None) -> Response:
+    """304 when the client holds this ETag; else the body (already gzipped when given)."""
+    if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(status_code=304, headers=headers)
     if request.method == "HEAD":
         return Response(b"", media_type="application/json",
                         headers={**headers, "Content-Length": str(len(body))})
+    if body_gzip is not None:  # the gzip middleware passes an encoded body through
+        return Response(body_gzip, media_type="application/json",
+                        headers={**headers, "Content-Encoding": "gzip",
+                                 "Vary": "Accept-Encoding"})
     return Response(body, media_type="application/json", headers=headers)
 
 
