@@ -47,6 +47,7 @@ from fastapi.testclient import TestClient
 
 from fabcity.reading import Reading, format_ts
 from hub.api.app import create_app
+from hub.config import ApiConfig
 from hub.context import HubContext
 from hub.registry import DeviceRegistry
 from hub.storage.base import HOUR_MS, MINUTE_MS, ReadingQuery
@@ -58,6 +59,9 @@ DAY_MS = 24 * HOUR_MS
 WEEK_MS = 7 * DAY_MS
 BUDGET_P95_MS = 50.0
 INSERT_ROWS = 200_000  # rows per transaction when building the store
+
+# One client asks many times in a row: the anonymous per-address rate limit would answer 429.
+UNLIMITED = ApiConfig(rate_limit_per_s=100_000, rate_limit_burst=100_000)
 
 
 def conditions() -> str:
@@ -155,8 +159,8 @@ def serve(db: Path, state_path: Path, port: int, rollups: bool) -> None:
     if rollups:
         storage.rollups = RollupState(state_path, storage.describe())
     registry = DeviceRegistry(db.with_name(f"registry-{port}.db"))
-    uvicorn.run(create_app(HubContext(storage, registry)), host="127.0.0.1", port=port,
-                log_level="warning")
+    uvicorn.run(create_app(HubContext(storage, registry, api=UNLIMITED)), host="127.0.0.1",
+                port=port, log_level="warning")
 
 
 class Server:
@@ -311,7 +315,7 @@ def main() -> int:
         print(f"query plan, {name}: {' / '.join(plan)}")
 
     registry = DeviceRegistry(args.dir / "registry.db")
-    app = create_app(HubContext(storage, registry))
+    app = create_app(HubContext(storage, registry, api=UNLIMITED))
     client = TestClient(app)
     site, device, sensor, metric = series_key(args.series // 2)
     one = {"site": site, "device": device, "sensor": sensor, "metric": metric}
