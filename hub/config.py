@@ -18,7 +18,7 @@ from fabcity.codec import MAX_AGE_S, MAX_FUTURE_S
 from fabcity.config import FileSettings, env_overrides, format_validation_error, load_settings
 from fabcity.errors import ConfigError
 from fabcity.mqtt import BrokerConfig
-from fabcity.names import SITE_RE
+from fabcity.names import SENSOR_PATTERN, SITE_PATTERN
 from hub.forward.config import ForwardConfig
 
 if TYPE_CHECKING:
@@ -181,8 +181,8 @@ class MachineConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    device: str = Field(pattern=f"^{SITE_RE.pattern}$")
-    sensor: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    device: str = Field(pattern=SITE_PATTERN)
+    sensor: str | None = Field(None, pattern=SENSOR_PATTERN)
     name: str | None = Field(None, min_length=1, max_length=120)
     running_w: float | None = Field(None, gt=0, le=1_000_000,
                                     description="running when power is above this (W)")
@@ -199,7 +199,7 @@ class SiteConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=f"^{SITE_RE.pattern}$", description="the site in device topics")
+    id: str = Field(pattern=SITE_PATTERN, description="the site in device topics")
     name: str = Field(min_length=1, max_length=120, description="what people call it")
     kind: str = Field("site", pattern=r"^[a-z][a-z0-9_-]{0,31}$",
                       description="fablab, street, building, school, …")

@@ -8,7 +8,7 @@ from fastapi import Depends, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from fabcity.names import SENSOR_RE, SITE_RE
+from fabcity.names import SENSOR_PATTERN, SITE_PATTERN
 from fabcity.reading import format_ts, now_ms
 from hub.api.cursor import Cursor
 from hub.api.errors import ApiError
@@ -62,8 +62,8 @@ def get_registry(ctx: ContextDep) -> DeviceRegistry:
 StorageDep = Annotated[Storage, Depends(get_storage)]
 RegistryDep = Annotated[DeviceRegistry, Depends(get_registry)]
 
-_SITE = f"^{SITE_RE.pattern}$"
-_NAME = f"^{SENSOR_RE.pattern}$"
+_SITE = SITE_PATTERN
+_NAME = SENSOR_PATTERN
 SiteDep = Annotated[str | None, Query(pattern=_SITE, description="site name, e.g. fablab-bcn")]
 DeviceDep = Annotated[str | None, Query(pattern=_SITE, description="device name, e.g. pi-laser")]
 SensorDep = Annotated[str | None, Query(pattern=_NAME, description="sensor name, e.g. air")]

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path
 
-from fabcity.names import SITE_RE
+from fabcity.names import SITE_PATTERN
 from hub.api.deps import ContextDep
 from hub.api.errors import ERROR_RESPONSES
 from hub.api.schemas import DevicePublic, SitePublic, SitesPublic, site_of, sites_of
@@ -22,7 +22,7 @@ def sites(ctx: ContextDep) -> SitesPublic:
 @router.get("/{site}", response_model=SitePublic,
             responses={404: {"description": "no such site"}})
 def site(ctx: ContextDep,
-         site: Annotated[str, Path(pattern=f"^{SITE_RE.pattern}$",
+         site: Annotated[str, Path(pattern=SITE_PATTERN,
                                    description="site id, e.g. fablab-bcn")]) -> SitePublic:
     """One site with its devices."""
     declared = ctx.site(site)
