@@ -10,7 +10,6 @@ lookup. Scopes: ``read`` (exempt from the anonymous rate limit, may list admin d
 import hashlib
 import hmac
 import secrets
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Literal
 
 from fabcity.errors import FabcityError
 from fabcity.reading import now_ms
+from hub.statefile import open_state
 
 __all__ = ["SCOPES", "ApiKey", "ApiKeyError", "ApiKeys", "Scope"]
 
@@ -66,12 +66,8 @@ class ApiKeys:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False,
-                                     isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.executescript(_SCHEMA)
+        self._conn = open_state(self.path, _SCHEMA)
 
     def close(self) -> None:
         with self._lock:

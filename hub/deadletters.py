@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fabcity.errors import ReadingsRefused, StorageUnavailable
 from fabcity.reading import Reading, now_ms
+from hub.statefile import open_state
 from hub.storage.base import Storage
 
 __all__ = ["DeadLetter", "DeadLetters", "write_or_refuse"]
@@ -65,16 +66,7 @@ class DeadLetters:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False,
-                                         isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StorageUnavailable(f"cannot open the dead-letter file {self.path}: {exc}"
-                                     ) from exc
+        self._conn = open_state(self.path, _SCHEMA, "the dead-letter file")
 
     def add(self, refused: Sequence[Refusal]) -> None:
         """Keep refused readings durably (a reading refused again keeps its latest reason)."""

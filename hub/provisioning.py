@@ -24,6 +24,7 @@ from hub.broker_files import (
     write_atomically,
 )
 from hub.config import HubSettings
+from hub.statefile import open_state
 
 __all__ = [
     "DeviceCredential",
@@ -79,13 +80,8 @@ class Provisioner:
     def __init__(self, settings: HubSettings) -> None:
         self.settings = settings
         self.path = settings.resolved_state_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False,
-                                     isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
+        self._conn = open_state(self.path, _SCHEMA)
 
     def close(self) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from fabcity.errors import StorageUnavailable
+from hub.statefile import open_state
 from hub.storage.base import SeriesKey
 
 __all__ = ["ForwardCursors"]
@@ -34,16 +35,7 @@ class ForwardCursors:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False,
-                                         isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StorageUnavailable(f"cannot open the hub state file {self.path}: {exc}"
-                                     ) from exc
+        self._conn = open_state(self.path, _SCHEMA)
 
     def origin(self, forwarder: str, default_ms: int) -> int:
         """Where series without a cursor start: fixed the first time a forwarder runs, so a

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from fabcity.errors import FabcityError, StorageUnavailable
 from fabcity.reading import Reading, now_ms
+from hub.statefile import open_state
 from hub.storage.base import HOUR_MS, MINUTE_MS, ReadingQuery, Storage
 from hub.storage.buckets import merge
 
@@ -49,13 +50,8 @@ class RollupState:
         self.path = Path(path)
         self.storage_id = storage_id
         self._lock = threading.Lock()
+        self._conn = open_state(self.path, _SCHEMA)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False,
-                                         isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(_SCHEMA)
             self._watermarks: dict[int, int] = dict(self._conn.execute(
                 "SELECT resolution_ms, watermark_ms FROM rollup_watermarks WHERE storage = ?",
                 (storage_id,)).fetchall())
