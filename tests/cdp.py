@@ -6,9 +6,12 @@ condition, read the DOM, capture network sizes, console errors and screenshots.
 """
 
 import base64
+import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -37,14 +40,16 @@ class Browser:
     """One headless Chromium with one page; events are kept in ``self.events``."""
 
     def __init__(self, width: int = 1280, height: int = 800) -> None:
-        self.profile = tempfile.TemporaryDirectory(prefix="fabcity-chromium-")
+        self.profile = tempfile.TemporaryDirectory(prefix="fabcity-chromium-",
+                                                   ignore_cleanup_errors=True)
         port = _free_port()
         self.process = subprocess.Popen(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--disable-extensions", "--disable-background-networking", "--mute-audio",
              f"--remote-debugging-port={port}", f"--user-data-dir={self.profile.name}",
              f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)  # its helpers in one group, stopped together
         self.events: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         self.ws = self._attach(port)
@@ -135,10 +140,24 @@ class Browser:
         try:
             self.ws.close()
         finally:
-            self.process.terminate()
+            self._signal(signal.SIGTERM)
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._signal(signal.SIGKILL)
                 self.process.wait(10)
+            # Chromium's helper processes may still be writing the profile for a moment.
+            for _ in range(20):
+                try:
+                    shutil.rmtree(self.profile.name)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
             self.profile.cleanup()
+
+    def _signal(self, sig: int) -> None:
+        """Signal Chromium and every helper process it started."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)

@@ -1,6 +1,7 @@
 """The hub's FastAPI application: open-data API, Prometheus metrics, the citizen page."""
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -84,4 +85,29 @@ def create_app(ctx: HubContext) -> FastAPI:
     app.include_router(admin_routes.router)
     app.mount(page.STATIC_PREFIX, StaticFiles(directory=page.WEB_DIR), name="static")
     _mount_docs(app)
+    _document_rate_limit(app)
     return app
+
+
+def _document_rate_limit(app: FastAPI) -> None:
+    """Every ``/api/`` operation may answer 429 (the per-address limit on anonymous requests,
+    a middleware the routes never see): say so in the OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith("/api/"):
+                continue
+            for operation in operations.values():
+                operation.setdefault("responses", {}).setdefault("429", {
+                    "description": "Too many anonymous requests from this address; retry "
+                                   "after Retry-After seconds, or use an API key",
+                    "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/ErrorPublic"}}}})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

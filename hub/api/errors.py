@@ -67,5 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
 # For the OpenAPI description of every API route.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"description": "A query parameter is invalid", "model": ErrorPublic},
+    429: {"description": "Too many anonymous requests from this address; retry after the "
+                         "Retry-After header's seconds, or use an API key", "model": ErrorPublic},
     503: {"description": "Storage unavailable; retry later", "model": ErrorPublic},
 }
