@@ -113,16 +113,25 @@ def test_compose_grafana_reads_the_provisioning_read_only(compose: dict) -> None
 
 def test_compose_hub_stores_in_the_influxdb_grafana_reads(compose: dict) -> None:  # type: ignore[type-arg]
     storage = load_settings(HubSettings, DEPLOY / "hub.compose.toml").storage
-    assert storage.backend == "influxdb1"
+    assert storage.backend == "influxdb"  # InfluxDB 2, as the compose file runs
     options = storage.options()
     assert options.url == "http://influxdb:8086"  # type: ignore[attr-defined]
+    influx = compose["services"]["influxdb"]
+    assert influx["image"].startswith("influxdb:2")
+    init = influx["environment"]
+    assert init["DOCKER_INFLUXDB_INIT_BUCKET"] == options.bucket  # type: ignore[attr-defined]
+    assert init["DOCKER_INFLUXDB_INIT_ORG"] == options.org  # type: ignore[attr-defined]
+    assert init["DOCKER_INFLUXDB_INIT_RETENTION"] == options.retention_raw
+    assert "FABCITY_STORAGE__TOKEN" in init["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"]
+    assert "FABCITY_STORAGE__TOKEN" in compose["services"]["hub"]["environment"]
     assert "influxdb" in compose["services"]["hub"]["depends_on"]
     grafana_env = compose["services"]["grafana"]["environment"]
     assert grafana_env["FABCITY_INFLUXDB_URL"] == "${FABCITY_INFLUXDB_URL:-http://influxdb:8086}"
     datasources = yaml.safe_load(
         (ROOT / "dashboards/grafana/provisioning/datasources/fabcity.yaml").read_text())
     (influx,) = [d for d in datasources["datasources"] if d["type"] == "influxdb"]
-    assert influx["jsonData"]["dbName"] == options.database  # type: ignore[attr-defined]
+    assert influx["jsonData"]["dbName"] == (options.database  # type: ignore[attr-defined]
+                                            or options.bucket)  # type: ignore[attr-defined]
 
 
 def test_compose_prometheus_scrapes_the_hub_metrics(compose: dict) -> None:  # type: ignore[type-arg]
