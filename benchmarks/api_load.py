@@ -48,6 +48,10 @@ QUERY = "/api/v1/readings?metric=pm2_5&every=1m&start=-24h"
 FEED_SITE = "feed"
 # Every client here is one address: lift the per-address limit on anonymous reads, so the
 # figures are the query path's (the storage query limits stay at their defaults).
+TARGET_P95_S = 2.0  # 200 concurrent clients
+TARGET_RSS_MB = 400
+TARGET_LAG_S = 1.0  # ingest lag p95, publish -> stored
+TARGET_RATE_S = 200  # requests/s with 20 clients
 API_EXTRA = "rate_limit_per_s = 100000\nrate_limit_burst = 100000\n"
 
 
@@ -103,6 +107,7 @@ class Feed:
         self.interval_s = 10 / rate
         self.sent: dict[int, float] = {}  # ts_ms of the feed series -> monotonic publish time
         self.lags_s: list[float] = []
+        self.published: set[int] = set()  # every ts_ms sent and acknowledged by the broker
         self.stop = threading.Event()
 
     def publish_loop(self) -> None:
@@ -115,11 +120,29 @@ class Feed:
             readings = [Reading(FEED_SITE, "pi-0", "air", "co2" if i == 0 else f"m{i}",
                                 400.0 + seq % 50, ts, "ppm") for i in range(10)]
             self.sent[ts] = time.monotonic()
-            self.client.publish(f"fabcity/v1/{FEED_SITE}/pi-0/readings",
-                                encode_batch(seq, readings), qos=1)
+            info = self.client.publish(f"fabcity/v1/{FEED_SITE}/pi-0/readings",
+                                       encode_batch(seq, readings), qos=1)
+            self.published.add(ts)
             next_at += self.interval_s
             time.sleep(max(0.0, next_at - time.monotonic()))
+        if seq:
+            info.wait_for_publish(10)  # the last one too, before the loop stops
         self.client.loop_stop()
+
+    def missing(self, wait_s: float = 10.0) -> int:
+        """Published readings of the feed's series that storage does not hold, after giving
+        the hub ``wait_s`` to store the last ones."""
+        sql = ("SELECT p.ts_ms FROM points p JOIN series s ON s.id = p.series "
+               "WHERE s.site = ? AND s.metric = 'co2'")
+        deadline = time.monotonic() + wait_s
+        while True:
+            conn = sqlite3.connect(self.db, timeout=30)
+            stored = {ts for (ts,) in conn.execute(sql, (FEED_SITE,))}
+            conn.close()
+            lost = len(self.published - stored)
+            if lost == 0 or time.monotonic() > deadline:
+                return lost
+            time.sleep(0.2)
 
     def poll_loop(self) -> None:
         conn = sqlite3.connect(self.db, timeout=30)
@@ -180,7 +203,7 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p / 100 * len(values)))]
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dir", type=Path, default=Path("/tmp/fabcity-api-load"))
     parser.add_argument("--series", type=int, default=100)
@@ -239,6 +262,7 @@ def main() -> None:
         feed.stop.set()
         for thread in threads:
             thread.join(10)
+        lost = feed.missing()
         peak = rss_kib(hub.pid, "VmHWM")
         after = rss_kib(hub.pid, "VmRSS")
         print(f"hub RSS: idle before {idle_kib / 1024:.0f} MB, peak {peak / 1024:.0f} MB, "
@@ -246,7 +270,8 @@ def main() -> None:
         lags = feed.lags_s
         print(f"ingest lag (publish -> stored, {len(lags)} messages at {args.rate} readings/s): "
               f"p50 {pct(lags, 50) * 1000:.0f} ms, p95 {pct(lags, 95) * 1000:.0f} ms, "
-              f"max {max(lags or [0]) * 1000:.0f} ms; unmatched {len(feed.sent)}")
+              f"max {max(lags or [0]) * 1000:.0f} ms; {len(feed.published)} published, "
+              f"{lost} not stored")
         wal = Path(f"{db}-wal")
         print(f"write-ahead log: {wal.stat().st_size / 1e6 if wal.exists() else 0:.1f} MB; "
               f"load after {os.getloadavg()}")
@@ -254,7 +279,19 @@ def main() -> None:
         hub.terminate()
         hub.wait(30)
         broker.stop()
+    misses = [what for what, missed in (
+        (f"200 clients p95 {pct(lat, 95):.2f} s > {TARGET_P95_S:g} s",
+         pct(lat, 95) > TARGET_P95_S),
+        (f"peak RSS {peak / 1024:.0f} MB > {TARGET_RSS_MB} MB", peak / 1024 > TARGET_RSS_MB),
+        (f"ingest lag p95 {pct(lags, 95):.2f} s >= {TARGET_LAG_S:g} s",
+         pct(lags, 95) >= TARGET_LAG_S),
+        (f"20 clients {len(lat20) / wall20:.0f} requests/s < {TARGET_RATE_S}",
+         len(lat20) / wall20 < TARGET_RATE_S),
+        (f"{lost} published readings never stored", lost > 0),
+    ) if missed]
+    print("all targets met" if not misses else "TARGET MISSED: " + "; ".join(misses))
+    return 1 if misses else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
