@@ -5,6 +5,7 @@ page, no script error or Content-Security-Policy violation; saves screenshots at
 phone widths (their folder is printed; run with ``-s`` to see it).
 """
 
+import functools
 import math
 import socket
 import threading
@@ -18,8 +19,11 @@ import uvicorn
 
 from fabcity.reading import Reading, now_ms
 from hub.api import create_app
+from hub.api.routes import stream as stream_route
 from hub.config import OpenDataConfig, SiteConfig
 from hub.context import HubContext
+from hub.live import LiveBroadcaster
+from hub.live_replay import replay
 from hub.registry import DeviceRegistry
 from hub.storage.sqlite import SqliteStorage
 from tests.cdp import Browser, chromium_available
@@ -133,10 +137,12 @@ def shots() -> Path:
     return folder
 
 
+_LASER_POWER = ("document.querySelector('dd[data-device=\"pi-laser\"][data-metric=\"power\"]"
+                " .num')")
+
+
 def _laser_power(browser: Browser) -> str:
-    return str(browser.evaluate(
-        "document.querySelector('dd[data-device=\"pi-laser\"][data-metric=\"power\"] .num')"
-        "?.textContent || ''"))
+    return str(browser.evaluate(f"{_LASER_POWER}?.textContent || ''"))
 
 
 def test_dashboard_shows_map_charts_live_values_and_device_pages(
@@ -322,4 +328,34 @@ def test_chart_grows_when_a_reading_arrives_live(hub: Hub, browser: Browser) -> 
     browser.wait_for("document.querySelector('figure.chart[data-metric=\"pm2_5\"] .chart-now')"
                      ".textContent.includes('40.0')", timeout_s=25)
     assert int(browser.evaluate(f"{plot}.dataset.points")) == points + 1
+    assert browser.exceptions() == []
+
+
+def test_a_dropped_stream_resumes_and_a_gap_reloads_the_charts(
+        hub: Hub, browser: Browser, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that falls behind is dropped, resumes with Last-Event-ID, and is told about
+    what the bounded replay left out: the page says so and still shows the newest value."""
+    hub.ctx.live = LiveBroadcaster(queue_max=3, retry_ms=200)
+    monkeypatch.setattr(stream_route, "replay", functools.partial(replay, max_readings=3))
+    browser.goto(hub.url + "#/site/fablab-bcn")
+    browser.wait_for("document.getElementById('status')?.textContent.startsWith('Live')")
+    now = now_ms()
+    hub.deliver([reading("power", 1111.0, now, sensor="clamp", unit="W")])
+    browser.wait_for(f"{_LASER_POWER}?.textContent.replace(/\\D/g, '') === '1111'",
+                     timeout_s=25)
+    # Ten readings in one batch: more than the client's queue holds, so it is dropped; on
+    # resume the replay returns only the last three and announces the seven it left out.
+    hub.deliver([reading("power", 2000.0 + i, now + 1 + i, sensor="clamp", unit="W")
+                 for i in range(9)] + [reading("power", 7777.0, now + 10, sensor="clamp",
+                                               unit="W")])
+    status = browser.wait_for("document.getElementById('status').textContent.includes("
+                              "'were missed live') && document.getElementById('status')"
+                              ".textContent", timeout_s=25)
+    assert "charts reloaded" in status
+    browser.wait_for(f"{_LASER_POWER}?.textContent.replace(/\\D/g, '') === '7777'",
+                     timeout_s=25)
+    # The resumed stream is live again.
+    hub.deliver([reading("power", 4242.0, now + 20, sensor="clamp", unit="W")])
+    browser.wait_for(f"{_LASER_POWER}?.textContent.replace(/\\D/g, '') === '4242'",
+                     timeout_s=25)
     assert browser.exceptions() == []
