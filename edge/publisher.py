@@ -4,10 +4,14 @@ Rows leave the buffer only when the broker's PUBACK for their message arrives; p
 unacknowledged messages itself after a reconnect. If the process dies first, the rows are
 still in the buffer and go out again after the restart: the hub's storage is idempotent on
 the reading identity, so a replay stores nothing twice.
+
+Reconnects wait an exponential backoff with jitter (:mod:`fabcity.backoff`): when a broker
+restarts, its agents do not all come back in the same instant.
 """
 
 import contextlib
 import logging
+import random
 import threading
 import time
 from collections import deque
@@ -19,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.buffer import Buffer
 from edge.config import MqttConfig, PublishConfig
 from fabcity import __version__
+from fabcity.backoff import jittered_backoff_s
 from fabcity.codec import MAX_PAYLOAD_BYTES, encode_batch
 from fabcity.device import DeviceMeta, Status, encode_meta, encode_status
 from fabcity.link import LinkReporter, connack_hint
@@ -66,6 +71,8 @@ class Publisher:
         self._acked: list[tuple[int, int]] = []  # buffer id ranges to delete
         self._cursor = 0  # highest buffer id handed to paho
         self._thread: threading.Thread | None = None
+        self._reconnect_attempt = 0  # failed attempts since the last accepted connection
+        self._rng = random.Random()  # noqa: S311 - jitter, not secrecy
         # Retained messages (meta, Home Assistant discovery…), republished on every connect:
         # a broker that lost them (restarted without persistence) gets them back.
         self._retained: dict[str, bytes] = {}
@@ -81,7 +88,7 @@ class Publisher:
         apply_credentials(self.client, self.address, mqtt.username, mqtt.password, mqtt.ca_file)
         self.client.will_set(self.status_topic, self._status("offline"), qos=1, retain=True)
         self.client.max_inflight_messages_set(publish.max_inflight)
-        self.client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self.client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)  # until a failure
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
@@ -94,6 +101,19 @@ class Publisher:
     def connected(self) -> bool:
         """Whether the broker connection is up."""
         return self._connected.is_set()
+
+    def _next_reconnect_delay(self) -> None:
+        """Set the wait before paho's next reconnect attempt: jittered, doubling per failure.
+
+        paho calls ``on_disconnect`` or ``on_connect_fail`` and only then waits its reconnect
+        delay (``reconnect_delay_set`` restarts its doubling at the minimum), so setting
+        minimum = maximum here makes its next wait exactly ours. paho annotates the delays as
+        ``int`` but sleeps them as floats.
+        """
+        delay_s = jittered_backoff_s(self._reconnect_attempt, RECONNECT_MIN_S, RECONNECT_MAX_S,
+                                     self._rng)
+        self._reconnect_attempt += 1
+        self.client.reconnect_delay_set(delay_s, delay_s)  # type: ignore[arg-type]
 
     def _status(self, state: Literal["online", "offline"]) -> bytes:
         return encode_status(Status(
@@ -164,7 +184,8 @@ class Publisher:
                     _props: Any = None) -> None:
         if reason.is_failure:
             self.link.failed(connack_hint(reason))
-            return
+            return  # paho disconnects, and on_disconnect sets the wait
+        self._reconnect_attempt = 0
         self.link.connected()
         client.publish(self.status_topic, self._status("online"), qos=1, retain=True)
         # Taken under our lock, published outside it: paho holds its own lock while it calls
@@ -179,10 +200,12 @@ class Publisher:
         if self._connected.is_set() and not self._stop.is_set():
             self.link.lost(reason)
         self._connected.clear()
+        self._next_reconnect_delay()
 
     def _on_connect_fail(self, _client: paho.Client, _userdata: Any) -> None:
         if not self._stop.is_set():
             self.link.connect_failed()
+        self._next_reconnect_delay()
 
     def _on_publish(self, _client: paho.Client, _userdata: Any, mid: int, _reason: Any,
                     _props: Any) -> None:

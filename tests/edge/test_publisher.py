@@ -1,12 +1,16 @@
 """The publisher against a real Mosquitto: one retained set, republished on every connect."""
 
+import contextlib
+import itertools
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as paho
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.buffer import Buffer
@@ -106,3 +110,37 @@ def test_retaining_the_same_payload_again_publishes_nothing(
     publisher.retain("x/config", b"2")
     publisher.stop()
     assert sent.count("x/config") == 2
+
+
+def test_reconnect_attempts_double_with_jitter_so_agents_do_not_return_together(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that accepts and hangs up at once: the publisher's attempts come after waits
+    of half a step fixed plus half random, the step doubling per failure up to the maximum."""
+    monkeypatch.setattr("edge.publisher.RECONNECT_MIN_S", 0.1)
+    monkeypatch.setattr("edge.publisher.RECONNECT_MAX_S", 0.4)
+    attempts: list[float] = []
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    publisher = Publisher("lab", "pi-1", Buffer(tmp_path / "buffer.db"),
+                          MqttConfig(url=f"mqtt://127.0.0.1:{server.getsockname()[1]}"),
+                          PublishConfig())
+    publisher.start()
+    deadline = time.monotonic() + 6
+    try:
+        while len(attempts) < 8 and time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                conn, _ = server.accept()
+                attempts.append(time.monotonic())
+                conn.close()
+    finally:
+        publisher.stop(timeout_s=0.1)
+        server.close()
+    assert len(attempts) == 8, attempts
+    waits = [b - a for a, b in itertools.pairwise(attempts)]
+    steps = [0.1, 0.2, 0.4, 0.4, 0.4, 0.4, 0.4]
+    for wait, step in zip(waits, steps, strict=True):
+        assert step / 2 - 0.02 <= wait <= step + 0.15, (waits, steps)
+    capped = waits[2:]
+    assert max(capped) - min(capped) > 0.01, f"no jitter at the cap: {capped}"
