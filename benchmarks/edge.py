@@ -117,7 +117,8 @@ def bench_agent(work: Path, broker: Mosquitto, seconds: float) -> tuple[float, f
             protocol.period_s = 1.0
     config = work / "edge.toml"
     config.write_text(f'site = "bench"\ndevice = "pi"\n[mqtt]\nurl = "{broker.url}"\n'
-                      f'[buffer]\npath = "{work / "agent-buffer.db"}"\n\n'
+                      f'[buffer]\npath = "{work / "agent-buffer.db"}"\n'
+                      "[publish]\nconfirm = false\n\n"  # a broker and no hub to confirm
                       + sensors_toml(work, devices))
     counter = Counter(broker.port)
     agent = FabcityProcess(["edge", "run", "-c", str(config)], work / "agent.log").start()
@@ -157,7 +158,7 @@ def bench_drain(work: Path, broker: Mosquitto, count: int) -> tuple[float, int]:
                     for i in range(start, min(count, start + chunk))])
     assert len(buffer) == count
     counter = Counter(broker.port)
-    cfg = PublishConfig()
+    cfg = PublishConfig(confirm=False)  # a broker and no hub: nobody would confirm
     publisher = Publisher("bench", "pi", buffer, MqttConfig(url=broker.url), cfg)
     started = time.monotonic()
     publisher.start()

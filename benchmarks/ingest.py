@@ -203,9 +203,9 @@ class LatencyIngest(Ingest):
         self.latencies_ms: list[int] = []
         self._sent: list[int] = []
 
-    def _decode(self, msg, seen, kinds):  # type: ignore[no-untyped-def]
+    def _decode(self, msg, *args):  # type: ignore[no-untyped-def]
         self._sent.append(int(msg.payload[7:msg.payload.index(b",")]))  # {"seq":<ms>,
-        return super()._decode(msg, seen, kinds)
+        return super()._decode(msg, *args)
 
     def _store(self, readings):  # type: ignore[no-untyped-def]
         ok = super()._store(readings)

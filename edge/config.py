@@ -48,6 +48,13 @@ class PublishConfig(BaseModel):
     batch_size: int = Field(50, ge=1, le=1000)
     linger_s: float = Field(0.2, ge=0, le=60)
     max_inflight: int = Field(100, ge=1, le=65535)
+    #: Keep each reading until the hub confirms it stored it (the ``ack`` topic), not only
+    #: until the broker's PUBACK: a broker crash then loses nothing. Needs a hub that confirms.
+    confirm: bool = True
+    #: Seconds to wait for the hub's confirmation before sending a batch again.
+    confirm_timeout_s: float = Field(30.0, ge=0.1, le=3600)
+    #: Readings sent but not yet confirmed, at most: past this the agent waits for the hub.
+    max_unconfirmed: int = Field(20_000, ge=1, le=1_000_000)
 
 
 class SensorConfig(BaseModel):

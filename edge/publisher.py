@@ -1,20 +1,27 @@
 """The publisher: drains the buffer to the broker in QoS 1 batches.
 
-Rows leave the buffer only when the broker's PUBACK for their message arrives; paho resends
-unacknowledged messages itself after a reconnect. If the process dies first, the rows are
-still in the buffer and go out again after the restart: the hub's storage is idempotent on
-the reading identity, so a replay stores nothing twice.
+With ``[publish] confirm`` (the default) rows leave the buffer only when the hub confirms on
+the device's ``ack`` topic that it has stored them: a PUBACK only means the broker holds the
+message in memory, and a broker that crashes before its next snapshot forgets it. Without it,
+rows leave on the broker's PUBACK. paho resends messages the broker has not PUBACKed itself
+after a reconnect; batches the broker took but the hub has not confirmed are resent by us,
+after a reconnect (a confirmation published meanwhile was lost) or after
+``confirm_timeout_s`` (probing with one batch, with backoff, while the hub says nothing). If
+the process dies first, the rows are still in the buffer and go out again after the restart:
+the hub's storage is idempotent on the reading identity, so a replay stores nothing twice.
 
 Reconnects wait an exponential backoff with jitter (:mod:`fabcity.backoff`): when a broker
 restarts, its agents do not all come back in the same instant.
 """
 
+import bisect
 import contextlib
 import logging
 import random
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import paho.mqtt.client as paho
@@ -23,22 +30,41 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.buffer import Buffer
 from edge.config import MqttConfig, PublishConfig
 from fabcity import __version__
+from fabcity.ack import decode_ack, merge_ranges
 from fabcity.backoff import jittered_backoff_s
 from fabcity.codec import MAX_PAYLOAD_BYTES, encode_batch
 from fabcity.device import DeviceMeta, Status, encode_meta, encode_status
+from fabcity.errors import BadReading
 from fabcity.link import LinkReporter, connack_hint
+from fabcity.logs import rate_limited
 from fabcity.mqtt import apply_credentials, parse_broker_url
-from fabcity.reading import format_ts, now_ms
+from fabcity.reading import Reading, format_ts, now_ms
 from fabcity.topic import Kind, Topic
 
 __all__ = ["Publisher"]
 
 log = logging.getLogger(__name__)
+ack_log = rate_limited(logging.getLogger(__name__ + ".ack"))  # one line per bad ack at most
 
 STATUS_INTERVAL_S = 60.0
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 _DELETE_INTERVAL_S = 0.05  # acked rows are deleted in groups: one transaction, many messages
+#: While the hub confirms nothing, unconfirmed batches are probed (one at a time) at most
+#: this far apart: the resend interval doubles from ``confirm_timeout_s`` up to here.
+RESEND_MAX_S = 300.0
+
+
+@dataclass(slots=True)
+class _Sent:
+    """One published batch: the buffer ids it covers and where it stands."""
+
+    first: int
+    last: int
+    count: int
+    mid: int | None  # paho holds it until the broker's PUBACK; None once the broker has it
+    due: float = 0.0  # monotonic time to resend it if the hub has not confirmed it
+    done: bool = False  # confirmed (or PUBACKed without confirm): its rows may go
 
 
 class Publisher:
@@ -59,15 +85,28 @@ class Publisher:
         self.readings_topic = str(Topic(site, device, Kind.READINGS))
         self.status_topic = str(Topic(site, device, Kind.STATUS))
         self.meta_topic = str(Topic(site, device, Kind.META))
+        self.ack_topic = str(Topic(site, device, Kind.ACK))
         self.address = parse_broker_url(mqtt.url)
-        self.published = 0  # readings acknowledged by the broker since start
+        self.published = 0  # readings confirmed by the hub (or PUBACKed) since start
+        self.resent = 0  # readings sent again because the hub did not confirm them in time
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._connected = threading.Event()
-        self._inflight: dict[int, tuple[int, int, int]] = {}  # mid -> (first id, last id, n)
+        self._inflight: dict[int, _Sent] = {}  # mid -> batch paho holds until its PUBACK
+        # Confirm mode: first buffer id -> batch the hub has not confirmed yet, oldest first.
+        self._unconfirmed: dict[int, _Sent] = {}
+        self._unconfirmed_readings = 0
+        #: Whether batches wait for the hub's confirmation; off if the broker refuses the
+        #: subscription to the ack topic (an older ACL): then the PUBACK is enough again.
+        self.confirming = publish.confirm
+        self._resend_s = publish.confirm_timeout_s  # doubles while the hub confirms nothing
+        self._last_confirmed = time.monotonic()
+        self._silence_logged = False
+        self._reconnected = False  # set by paho's thread: resend what waits for confirmation
         self._acked_mids: deque[int] = deque()  # filled by paho's thread
+        self._confirmed: deque[list[tuple[int, int]]] = deque()  # ack ranges, paho's thread
         self._acked: list[tuple[int, int]] = []  # buffer id ranges to delete
         self._cursor = 0  # highest buffer id handed to paho
         self._thread: threading.Thread | None = None
@@ -93,6 +132,8 @@ class Publisher:
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self._keepalive = mqtt.keepalive_s
         self.link = LinkReporter(log, self.address, "edge agent", mqtt.ca_file, RECONNECT_MAX_S,
                                  context=lambda: f"{len(self.buffer):,} readings buffered")
@@ -187,6 +228,12 @@ class Publisher:
             return  # paho disconnects, and on_disconnect sets the wait
         self._reconnect_attempt = 0
         self.link.connected()
+        if self.confirming:
+            # Subscribed before any readings go out on this connection, so no confirmation
+            # of them is missed. Clean session: confirmations sent while we were away are
+            # gone, hence the resend of everything unconfirmed (_reconnected).
+            client.subscribe(self.ack_topic, qos=1)
+            self._reconnected = True
         client.publish(self.status_topic, self._status("online"), qos=1, retain=True)
         # Taken under our lock, published outside it: paho holds its own lock while it calls
         # back, and our publishing thread may hold ours while waiting for paho's.
@@ -213,6 +260,29 @@ class Publisher:
         # while holding ours: taking a lock here would deadlock. A deque append is atomic.
         self._acked_mids.append(mid)
         self._wake.set()
+
+    def _on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
+        if msg.topic != self.ack_topic:
+            return
+        try:
+            ranges = decode_ack(bytes(msg.payload))
+        except BadReading as exc:
+            ack_log.warning("ignored a bad confirmation on %s (%s): %s", msg.topic, exc.reason,
+                            exc)
+            return
+        self._confirmed.append(ranges)  # atomic, like _acked_mids: no lock on paho's thread
+        self._wake.set()
+
+    def _on_subscribe(self, _client: paho.Client, _userdata: Any, _mid: int,
+                      reasons: list[Any], _props: Any) -> None:
+        if reasons and reasons[0].is_failure and self.confirming:
+            log.error("the broker refused the subscription to %s (%s): the hub's "
+                      "confirmations cannot reach this device, so readings now leave the "
+                      "buffer on the broker's PUBACK, as with [publish] confirm = false. "
+                      "The ACL must let the device read its own ack topic (docs/security.md)",
+                      self.ack_topic, reasons[0])
+            self.confirming = False
+            self._wake.set()
 
     # The draining loop runs on its own thread.
     def _run(self) -> None:
@@ -249,13 +319,47 @@ class Publisher:
         self._delete_acked()
 
     def _collect_acks(self) -> None:
-        """Turn PUBACKed message ids into buffer ranges to delete."""
+        """Turn PUBACKs and the hub's confirmations into buffer ranges to delete."""
         with self._lock:
             while self._acked_mids:
-                entry = self._inflight.pop(self._acked_mids.popleft(), None)
-                if entry is not None:
-                    self._acked.append((entry[0], entry[1]))
-                    self.published += entry[2]
+                sent = self._inflight.pop(self._acked_mids.popleft(), None)
+                if sent is None:
+                    continue
+                sent.mid = None  # the broker holds it now (in memory only, until a snapshot)
+                if not self.confirming:
+                    self._done(sent)
+            if not self.confirming and self._unconfirmed:  # confirmation just turned off
+                for sent in list(self._unconfirmed.values()):
+                    if sent.mid is None:
+                        self._done(sent)
+            while self._confirmed:
+                self._apply_confirmation(self._confirmed.popleft())
+
+    def _done(self, sent: _Sent) -> None:
+        """The batch's rows may leave the buffer (call with the lock held)."""
+        if sent.done:
+            return
+        sent.done = True
+        self._acked.append((sent.first, sent.last))
+        self.published += sent.count
+        if self._unconfirmed.pop(sent.first, None) is not None:
+            self._unconfirmed_readings -= sent.count
+
+    def _apply_confirmation(self, ranges: list[tuple[int, int]]) -> None:
+        """Release every unconfirmed batch that lies inside a confirmed range; batches the
+        hub did not name (or only partly) stay and are resent later (call with the lock)."""
+        merged = merge_ranges(ranges)
+        starts = [first for first, _ in merged]
+        for sent in list(self._unconfirmed.values()):
+            at = bisect.bisect_right(starts, sent.first) - 1
+            if at >= 0 and sent.last <= merged[at][1]:
+                self._done(sent)
+        self._last_confirmed = time.monotonic()
+        self._resend_s = self.cfg.confirm_timeout_s
+        if self._silence_logged:
+            log.info("the hub confirms stored readings again (%d still unconfirmed)",
+                     self._unconfirmed_readings)
+            self._silence_logged = False
 
     def _delete_acked(self) -> None:
         self._collect_acks()
@@ -267,10 +371,14 @@ class Publisher:
     def _send_batches(self, linger: bool = True) -> float | None:
         """Publish batches while the window allows; return seconds to linger, if any."""
         self._collect_acks()
+        if self.confirming:
+            self._resend_unconfirmed()
         while True:
             with self._lock:
                 if len(self._inflight) >= self.cfg.max_inflight or not self.connected:
                     return None
+                if self.confirming and self._unconfirmed_readings >= self.cfg.max_unconfirmed:
+                    return None  # the window is full: wait for the hub
                 rows = self.buffer.take(self._cursor, self.cfg.batch_size)
                 if not rows:
                     return None
@@ -278,13 +386,83 @@ class Publisher:
                     age_s = (now_ms() - rows[0][1].ts_ms) / 1000
                     if 0 <= age_s < self.cfg.linger_s:  # wait briefly for a fuller batch
                         return self.cfg.linger_s - age_s
-                payload = encode_batch(rows[-1][0], [reading for _, reading in rows])
+                payload = self._encode(rows)
                 while len(payload) > MAX_PAYLOAD_BYTES and len(rows) > 1:
                     rows = rows[: len(rows) // 2]  # long names or many flags: send fewer
-                    payload = encode_batch(rows[-1][0], [reading for _, reading in rows])
-                first, last = rows[0][0], rows[-1][0]
-                info = self.client.publish(self.readings_topic, payload, qos=1)
-                if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
+                    payload = self._encode(rows)
+                sent = _Sent(rows[0][0], rows[-1][0], len(rows), None)
+                if not self._publish(payload, sent):
                     return None
-                self._inflight[info.mid] = (first, last, len(rows))
-                self._cursor = last
+                if self.confirming:
+                    sent.due = time.monotonic() + self._resend_s
+                    self._unconfirmed[sent.first] = sent
+                    self._unconfirmed_readings += sent.count
+                self._cursor = sent.last
+
+    def _encode(self, rows: list[tuple[int, Reading]], first: int | None = None,
+                last: int | None = None) -> bytes:
+        """A readings payload of ``rows``; with confirm, it covers buffer ids first..last."""
+        return encode_batch(rows[-1][0] if last is None else last,
+                            [reading for _, reading in rows],
+                            first=rows[0][0] if first is None else first,
+                            confirm=self.confirming)
+
+    def _publish(self, payload: bytes, sent: _Sent) -> bool:
+        """Hand one batch to paho (call with the lock held); False if its queue is full."""
+        info = self.client.publish(self.readings_topic, payload, qos=1)
+        if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
+            return False
+        sent.mid = info.mid
+        self._inflight[info.mid] = sent
+        return True
+
+    def _resend_unconfirmed(self) -> None:
+        """Send again the batches the broker took but the hub has not confirmed in time.
+
+        Only batches the broker PUBACKed: paho resends the others itself after a reconnect,
+        and sending them twice would double the load. After a reconnect every one of them
+        goes again (a confirmation sent while we were away is lost for good). Otherwise,
+        while the hub has confirmed nothing for a ``confirm_timeout_s`` (down, or catching up
+        on a backlog that holds these very batches), one batch goes as a probe and the
+        interval doubles up to :data:`RESEND_MAX_S`: a dead hub costs a message now and then,
+        not a window's worth every few seconds.
+        """
+        now = time.monotonic()
+        with self._lock:
+            if self._reconnected:
+                self._reconnected = False
+                for sent in self._unconfirmed.values():
+                    sent.due = 0.0
+                self._last_confirmed = now  # resend all of them once, then time again
+            due = [sent for sent in self._unconfirmed.values()
+                   if sent.mid is None and sent.due <= now]
+            if not due:
+                return
+            silent_s = now - self._last_confirmed
+            probing = silent_s >= self.cfg.confirm_timeout_s
+            if probing:
+                if not self._silence_logged:
+                    log.warning("the hub has confirmed nothing for %.0f s (%d readings "
+                                "unconfirmed): it is down or behind, or older than this agent "
+                                "(then set [publish] confirm = false); probing with one batch, "
+                                "at most every %.0f s", silent_s, self._unconfirmed_readings,
+                                RESEND_MAX_S)
+                    self._silence_logged = True
+                for sent in due[1:]:
+                    sent.due = now + self._resend_s
+                due = due[:1]
+            for sent in due:
+                if len(self._inflight) >= self.cfg.max_inflight or not self.connected:
+                    break
+                rows = [row for row in self.buffer.take(sent.first - 1, sent.count)
+                        if row[0] <= sent.last]
+                if not rows:  # dropped by a full buffer meanwhile: nothing left to confirm
+                    self._unconfirmed.pop(sent.first, None)
+                    self._unconfirmed_readings -= sent.count
+                    continue
+                if not self._publish(self._encode(rows, sent.first, sent.last), sent):
+                    break
+                sent.due = now + self._resend_s
+                self.resent += len(rows)
+            if probing:
+                self._resend_s = min(self._resend_s * 2, RESEND_MAX_S)

@@ -73,6 +73,10 @@ class Batch:
     seq: int
     readings: list[Reading]
     rejected: list[BadReading] = field(default_factory=list)
+    #: The sequence number of the batch's first reading (``seq`` if the device numbers batches).
+    first: int = 0
+    #: Whether the device asked the hub to confirm the batch on its ``ack`` topic.
+    confirm: bool = False
 
 
 def reading_to_dict(reading: Reading) -> dict[str, object]:
@@ -89,9 +93,15 @@ def reading_to_dict(reading: Reading) -> dict[str, object]:
     return item
 
 
-def encode_batch(seq: int, readings: Iterable[Reading]) -> bytes:
-    """Encode readings of one device as a ``readings`` payload."""
-    body = {"seq": seq, "readings": [reading_to_dict(r) for r in readings]}
+def encode_batch(seq: int, readings: Iterable[Reading], *, first: int | None = None,
+                 confirm: bool = False) -> bytes:
+    """Encode readings of one device as a ``readings`` payload; ``confirm`` asks the hub for
+    an ``ack`` of the sequence numbers ``first`` to ``seq`` once they are stored."""
+    body: dict[str, object] = {"seq": seq}
+    if confirm:
+        body["first"] = seq if first is None else first
+        body["confirm"] = True
+    body["readings"] = [reading_to_dict(r) for r in readings]
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -123,6 +133,13 @@ def decode_batch(
         raise BadReading("bad_schema", f"'seq' must be a non-negative integer, got {seq!r}")
     if not isinstance(items, list):
         raise BadReading("bad_schema", "'readings' must be a list")
+    first = body.get("first", seq)
+    confirm = body.get("confirm", False)
+    if type(first) is not int or not 0 <= first <= seq:
+        raise BadReading("bad_schema", f"'first' must be an integer from 0 to 'seq', "
+                                       f"got {first!r}")
+    if type(confirm) is not bool:
+        raise BadReading("bad_schema", f"'confirm' must be true or false, got {confirm!r}")
     if len(items) > MAX_READINGS_PER_BATCH:
         raise BadReading(
             "oversized", f"{len(items)} readings exceed {MAX_READINGS_PER_BATCH} per message"
@@ -130,7 +147,7 @@ def decode_batch(
     current = now_ms() if now is None else now
     latest = current + int(max_future_s * 1000)
     earliest = current - int(max_age_s * 1000)
-    batch = Batch(seq=seq, readings=[])
+    batch = Batch(seq=seq, readings=[], first=first, confirm=confirm)
     timestamps: dict[str, int] = {}  # readings of one batch share a few timestamps
     for index, item in enumerate(items):
         try:

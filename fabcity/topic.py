@@ -18,6 +18,7 @@ class Kind(StrEnum):
     STATUS = "status"
     META = "meta"
     CMD = "cmd"
+    ACK = "ack"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,8 @@ paho's network thread only queues messages (``manual_ack``); a writer thread dec
 batches, writes each batch in one storage transaction and only then sends the PUBACKs, in the
 order the messages came. If the hub dies before, the broker redelivers from the persistent
 session; storage is idempotent on the reading identity, so redelivery stores nothing twice.
+Devices that asked for it (``"confirm": true``) then get a confirmation on their ``ack``
+topic (:mod:`hub.confirm`), sent at the same point as the PUBACKs: after the write.
 
 What happens when a write fails depends on why (see :mod:`hub.storage.base`):
 
@@ -28,6 +30,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from fabcity.codec import MAX_PAYLOAD_BYTES, decode_batch
 from fabcity.device import decode_meta, decode_status
@@ -38,6 +41,7 @@ from fabcity.mqtt import BrokerAddress, apply_credentials
 from fabcity.reading import Reading, now_ms
 from fabcity.topic import PREFIX, Kind, Topic, subscription
 from hub.config import HubMqttConfig, IngestConfig
+from hub.confirm import ACK_QOS, Confirmations
 from hub.deadletters import DeadLetters, write_or_refuse
 from hub.live import LiveBroadcaster
 from hub.metrics import HubMetrics
@@ -77,6 +81,7 @@ class _DecodedBatch:
     readings: list[Reading] = field(default_factory=list)
     seen: dict[tuple[str, str], int] = field(default_factory=dict)
     kinds: Counter[str] = field(default_factory=Counter)
+    confirms: Confirmations = field(default_factory=Confirmations)
 
 
 class Ingest:
@@ -194,7 +199,11 @@ class Ingest:
             group = f"$share/{self.mqtt.shared_group}/"
             filters = [group + subscription(Kind.READINGS), subscription(Kind.STATUS),
                        subscription(Kind.META)]
-        client.subscribe([(f, 1) for f in filters])
+            client.subscribe([(f, 1) for f in filters])
+        elif self.protocol == "v5":  # No Local: our own ack messages do not come back to us
+            client.subscribe([(f, SubscribeOptions(qos=1, noLocal=True)) for f in filters])
+        else:
+            client.subscribe([(f, 1) for f in filters])
         self._connected.set()
         self.metrics.mqtt_connected.set(1)
 
@@ -233,7 +242,8 @@ class Ingest:
         while msg is not None:
             batch.messages.append(msg)
             try:
-                batch.readings.extend(self._decode(msg, batch.seen, batch.kinds))
+                batch.readings.extend(self._decode(msg, batch.seen, batch.kinds,
+                                                   batch.confirms))
             except Exception:  # a bug must not stop the flow: count it, keep going
                 log.exception("could not decode a message on %r", msg.topic)
                 self.metrics.rejected.labels("internal_error").inc()
@@ -267,8 +277,17 @@ class Ingest:
             for msg in batch.messages:
                 if msg.qos > 0:
                     self.client.ack(msg.mid, msg.qos)
+            if len(batch.confirms):  # stored before confirmed: _store returned, so it is durable
+                self._confirm(batch.confirms)
             if self.live is not None:  # stored and acked: on to live clients (never raises)
                 self.live.publish(batch.readings, self._refused)
+
+    def _confirm(self, confirms: Confirmations) -> None:
+        """Tell each device that asked which of its batches this write stored. With this
+        worker's own client (any worker of a shared subscription confirms what it stored)."""
+        for topic, payload in confirms.messages():
+            self.client.publish(topic, payload, qos=ACK_QOS)
+            self.metrics.confirmations.inc()
 
     def _reject(self, exc: BadReading, topic: str) -> None:
         self.metrics.rejected.labels(exc.reason).inc()
@@ -279,8 +298,10 @@ class Ingest:
                         extra={"rate_key": exc.reason})
 
     def _decode(self, msg: _Message, seen: dict[tuple[str, str], int],
-                kinds: Counter[str]) -> list[Reading]:
-        """Readings of a ``readings`` message; status and meta go to the registry."""
+                kinds: Counter[str], confirms: Confirmations) -> list[Reading]:
+        """Readings of a ``readings`` message; status and meta go to the registry; a batch
+        that asks for confirmation is noted in ``confirms`` (refused readings included: a
+        refusal is final, resending cannot change it)."""
         topic = self._topics.get(msg.topic)
         if topic is None:
             try:
@@ -300,6 +321,8 @@ class Ingest:
                     self._reject(rejected, msg.topic)
                 if batch.readings:
                     seen[(topic.site, topic.device)] = msg.received_ms
+                if batch.confirm:
+                    confirms.add(topic.site, topic.device, batch.first, batch.seq)
                 return batch.readings
             if topic.kind is Kind.STATUS and msg.payload:
                 self.registry.set_status(topic.site, topic.device, decode_status(msg.payload),

@@ -25,6 +25,10 @@ class HubMetrics:
         self.rejected = Counter(
             "fabcity_rejected_total", "Messages or readings refused, by reason",
             ["reason"], registry=self.prometheus)
+        self.confirmations = Counter(
+            "fabcity_confirmations_sent_total",
+            "ack messages telling devices which of their batches are stored",
+            registry=self.prometheus)
         self.write_latency = Histogram(
             "fabcity_storage_write_seconds", "Time to write one batch durably",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),

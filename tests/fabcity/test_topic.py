@@ -41,7 +41,7 @@ def test_malformed_topics_are_bad_topic(text: str) -> None:
 
 @pytest.mark.parametrize("kind", ["telemetry", "Readings", "", "reading"])
 def test_unknown_kinds_are_named_as_such(kind: str) -> None:
-    with pytest.raises(BadReading, match="one of readings, status, meta, cmd") as err:
+    with pytest.raises(BadReading, match="one of readings, status, meta, cmd, ack") as err:
         Topic.parse(f"fabcity/v1/s/d/{kind}")
     assert err.value.reason == "unknown_kind"
 
