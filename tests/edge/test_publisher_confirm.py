@@ -10,6 +10,8 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.buffer import Buffer
 from edge.config import MqttConfig, PublishConfig
@@ -167,3 +169,22 @@ def test_without_confirm_rows_leave_on_the_brokers_puback(
     finally:
         publisher.stop()
         hub.close()
+
+
+def test_a_refused_ack_subscription_falls_back_to_the_puback(
+        mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """A broker that refuses the subscription (SUBACK 0x80; Mosquitto 2.0.11 grants it and
+    filters instead) leaves no confirmation to wait for: rows go on the PUBACK again."""
+    buffer = _buffer(tmp_path, 120)
+    publisher = _publisher(mosquitto, buffer, confirm_timeout_s=60)
+    publisher.start()
+    try:
+        _wait(lambda: publisher.connected)
+        time.sleep(0.5)  # sent and PUBACKed, waiting for a hub that is not there
+        assert len(buffer) == 120
+        refused = ReasonCode(PacketTypes.SUBACK, identifier=0x80)
+        publisher._on_subscribe(publisher.client, None, 1, [refused], None)
+        _wait(lambda: len(buffer) == 0, what="the PUBACKed rows deleted")
+        assert not publisher.confirming and publisher.published == 120
+    finally:
+        publisher.stop()

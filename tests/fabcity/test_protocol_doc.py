@@ -14,6 +14,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from fabcity.ack import decode_ack
 from fabcity.codec import decode_batch
 from fabcity.device import decode_meta, decode_status
 from fabcity.reading import parse_ts
@@ -41,6 +42,8 @@ def check_payload(topic: Topic, payload: bytes, rejects: list[str], now: int | N
         assert batch.readings, payload
     elif topic.kind is Kind.STATUS:
         decode_status(payload)
+    elif topic.kind is Kind.ACK:
+        assert decode_ack(payload), payload
     else:
         meta = decode_meta(payload)
         assert (meta.site, meta.device) == (topic.site, topic.device)
@@ -51,11 +54,11 @@ def test_json_examples_decode_with_the_documented_outcome() -> None:
     for body, rejects in blocks("json"):
         data = json.loads(body)
         kind = Kind.READINGS if "readings" in data else Kind.STATUS if "state" in data \
-            else Kind.META
+            else Kind.ACK if "stored" in data else Kind.META
         kinds.add(kind)
         check_payload(Topic("fablab-bcn", "pi-laser", kind), body.encode(), rejects,
                       EXAMPLE_NOW)
-    assert kinds == {Kind.READINGS, Kind.STATUS, Kind.META}
+    assert kinds == {Kind.READINGS, Kind.STATUS, Kind.META, Kind.ACK}
 
 
 def shell_messages(script: str) -> list[tuple[str, bytes]]:

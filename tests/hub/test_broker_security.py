@@ -14,6 +14,9 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.buffer import Buffer
+from edge.config import MqttConfig, PublishConfig
+from edge.publisher import Publisher
 from fabcity.codec import encode_batch
 from fabcity.link import check_broker
 from fabcity.mqtt import BrokerAddress
@@ -197,3 +200,52 @@ def test_broker_refuses_a_message_over_the_size_limit(deployment: Deployment,
     for c in (client, hub):
         c.disconnect()
         c.loop_stop()
+
+
+def _agent(deployment: Deployment, device: IssuedCredential, buffer: Buffer) -> Publisher:
+    site, name = device.username.split(".")
+    mqtt = MqttConfig(url=f"mqtt://127.0.0.1:{deployment.broker.port}",
+                      username=device.username, password=device.password)
+    return Publisher(site, name, buffer, mqtt, PublishConfig(batch_size=50, linger_s=0))
+
+
+def _readings(buffer: Buffer, site: str, device: str, count: int) -> None:
+    base = now_ms() - 60_000
+    buffer.put([Reading(site, device, "air", "co2", 400 + i, base + i, "ppm")
+                for i in range(count)])
+
+
+def test_confirmations_reach_only_their_own_device(deployment: Deployment,
+                                                   tmp_path: Path) -> None:
+    storage = SqliteStorage(tmp_path / "hub.db")
+    mqtt = HubMqttConfig(url=f"mqtt://127.0.0.1:{deployment.broker.port}", client_id="hub",
+                         username="hub", password=HUB_PASSWORD)
+    ingest = Ingest(BrokerAddress("127.0.0.1", deployment.broker.port, False), mqtt,
+                    IngestConfig(), storage, DeviceRegistry(tmp_path / "registry.db"),
+                    HubMetrics(), protocol="v5")
+    ingest.start()
+    spy = _connect(deployment, deployment.devices["lab/pi-b"])
+    overheard: list[str] = []
+    spy.on_message = lambda _c, _u, msg: overheard.append(msg.topic)
+    spy.subscribe([("fabcity/v1/lab/pi-a/ack", 0), ("fabcity/v1/#", 0)])
+    buffer = Buffer(tmp_path / "buffer.db")
+    _readings(buffer, "lab", "pi-a", 120)
+    agent = _agent(deployment, deployment.devices["lab/pi-a"], buffer)
+    try:
+        _wait(lambda: ingest.connected)
+        agent.start()
+        _wait(lambda: len(buffer) == 0)  # confirmed by the hub through the broker's ACL
+        assert agent.confirming and agent.published == 120
+        # another device may not forge a confirmation (its rows would be deleted unstored)
+        spy.publish("fabcity/v1/lab/pi-a/ack", b'{"stored":[[1,1000]]}', qos=1)
+        time.sleep(0.5)
+        assert "Denied PUBLISH from lab.pi-b" in deployment.broker.logged()
+        assert [t for t in overheard if t.endswith("/ack")] == []
+    finally:
+        agent.stop()
+        spy.disconnect()
+        spy.loop_stop()
+        ingest.stop()
+        storage.close()
+        buffer.close()
+

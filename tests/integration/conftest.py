@@ -84,7 +84,7 @@ class Edge:
     """A ``fabcity edge run`` child process with a ``sequence`` sensor and more."""
 
     def __init__(self, workdir: Path, broker_url: str, site: str = "lab", device: str = "pi-1",
-                 interval_s: float = 0.005, extra_sensors: str = "") -> None:
+                 interval_s: float = 0.005, extra_sensors: str = "", publish: str = "") -> None:
         self.site, self.device = site, device
         self.buffer = workdir / f"edge-{device}.db"
         self.config = workdir / f"edge-{device}.toml"
@@ -92,7 +92,7 @@ class Edge:
             f'site = "{site}"\ndevice = "{device}"\n'
             f'[mqtt]\nurl = "{broker_url}"\nkeepalive_s = 5\n'
             f'[buffer]\npath = "{self.buffer}"\n'
-            f"[publish]\nbatch_size = 50\nlinger_s = 0.05\n"
+            f"[publish]\nbatch_size = 50\nlinger_s = 0.05\n{publish}"
             f'[[sensors]]\ndriver = "simulated"\nname = "seq"\nprofile = "sequence"\n'
             f"interval_s = {interval_s}\n{extra_sensors}"
         )
