@@ -2,7 +2,9 @@
 
 Answers of tens of thousands of readings spend most of their time turning rows into text, so
 timestamps are formatted from a per-day cache and rows are encoded by orjson (C) or the csv
-module (C). The output is exactly what the response models describe.
+module (C). JSON rows are written straight from the reading tuples (:func:`readings_json`):
+the text shared by the rows of one series, the timestamps by minute and the values in one
+orjson call, no dict per row. The output is exactly what the response models describe.
 """
 
 import csv
@@ -16,7 +18,8 @@ import orjson
 
 from fabcity.reading import Reading
 
-__all__ = ["CSV_COLUMNS", "csv_rows", "json_bytes", "reading_dicts", "ts_formatter"]
+__all__ = ["CSV_COLUMNS", "csv_rows", "json_bytes", "reading_dicts", "readings_json",
+           "ts_formatter"]
 
 CSV_COLUMNS = ("site", "device", "sensor", "metric", "ts", "value", "unit", "flags")
 DAY_MS = 86_400_000
@@ -76,6 +79,50 @@ def reading_dicts(readings: Iterable[Reading]) -> list[dict[str, Any]]:
     fmt = ts_formatter()
     return [{"site": r[0], "device": r[1], "sensor": r[2], "metric": r[3], "ts": fmt(r[5]),
              "value": r[4], "unit": r[6], "flags": list(r[7])} for r in readings]
+
+
+#: ``HH:MM:`` of each minute of a day, and ``SS.mmmZ`` of each millisecond of a minute as met.
+_HOUR_MINUTE = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))
+_SECOND_MS: dict[int, str] = {}
+
+
+def readings_json(readings: Sequence[Reading]) -> bytes:
+    """The JSON array of :func:`reading_dicts` (byte for byte what ``orjson.dumps`` makes of
+    it), written without building the dicts."""
+    if not readings:
+        return b"[]"
+    # One orjson call for every value: its number text, split at the commas between them.
+    values = orjson.dumps([r[4] for r in readings])[1:-1].decode().split(",")
+    heads: dict[tuple[str, str, str, str], str] = {}
+    ends: dict[tuple[str | None, tuple[str, ...]], str] = {}
+    seconds = _SECOND_MS
+    hour_minute = _HOUR_MINUTE
+    day = None
+    date_t = ""
+    rows: list[str] = []
+    add = rows.append
+    for (site, device, sensor, metric, _, ts_ms, unit, flags), value in zip(
+            readings, values, strict=True):
+        names = (site, device, sensor, metric)
+        head = heads.get(names)
+        if head is None:
+            head = heads[names] = orjson.dumps(
+                {"site": site, "device": device, "sensor": sensor, "metric": metric,
+                 "ts": ""}).decode()[:-2]  # up to the opening quote of ts
+        end = ends.get((unit, flags))
+        if end is None:
+            end = ends[(unit, flags)] = orjson.dumps(
+                {"unit": unit, "flags": list(flags)}).decode()[1:]  # from "unit"
+        ts_day, ms_of_day = divmod(ts_ms, DAY_MS)
+        if ts_day != day:
+            day = ts_day
+            date_t = f"{(_EPOCH_DAY + timedelta(days=day)).isoformat()}T"
+        minute, ms_of_minute = divmod(ms_of_day, 60_000)
+        tail = seconds.get(ms_of_minute)
+        if tail is None:
+            tail = seconds[ms_of_minute] = f"{ms_of_minute // 1000:02d}.{ms_of_minute % 1000:03d}Z"
+        add(f'{head}{date_t}{hour_minute[minute]}{tail}","value":{value},{end}')
+    return f"[{','.join(rows)}]".encode()
 
 
 def json_bytes(body: Any) -> bytes:

@@ -20,6 +20,7 @@ import gzip
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -31,10 +32,27 @@ __all__ = ["GZIP_LEVEL", "GZIP_MIN_BYTES", "MAX_AGE_S", "AnswerCache", "SharedAn
 MAX_AGE_S = 2.0
 MAX_ENTRIES = 64
 MAX_BYTES = 32 * 1024 * 1024
-#: Level 4: on a day of 1-minute means (1.5 MB of JSON) 10 ms and 9.3% of the size, against
-#: 31 ms and 8.7% at level 9 and 4 ms and 10.1% at level 1 (docs/benchmarks.md).
+#: zlib level of the gzip middleware (and of answers where ISA-L is missing): on a day of
+#: 1-minute means (1.5 MB of JSON) 10 ms and 9.3% of the size, against 31 ms and 8.7% at
+#: level 9 and 4 ms and 10.1% at level 1 (docs/benchmarks.md).
 GZIP_LEVEL = 4
+#: ISA-L (``isal``) level of readings answers: ~1 ms for 1.5 MB of readings JSON, about the
+#: size of zlib's level 4 (docs/benchmarks.md, "Readings budget").
+ISAL_LEVEL = 1
 GZIP_MIN_BYTES = 1000  # smaller bodies travel as they are
+
+
+def _gzip_compress() -> Callable[[bytes], bytes]:
+    """ISA-L's gzip (the ``isal`` package, a hub dependency) where it is installed, else
+    zlib's: the same format, read by every client."""
+    try:
+        from isal import igzip
+    except ImportError:  # a platform without an isal wheel: zlib, slower
+        return partial(gzip.compress, compresslevel=GZIP_LEVEL, mtime=0)
+    return partial(igzip.compress, compresslevel=ISAL_LEVEL, mtime=0)
+
+
+_compress = _gzip_compress()
 
 
 def shares_answer(params: Mapping[str, str]) -> bool:
@@ -50,7 +68,7 @@ def gzipped(body: bytes) -> bytes | None:
     """The body as ``Content-Encoding: gzip`` sends it, or None when too small to bother."""
     if len(body) < GZIP_MIN_BYTES:
         return None
-    return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+    return _compress(body)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,57 @@
+"""JSON rows written straight from readings equal the dicts orjson used to encode."""
+
+import orjson
+import pytest
+
+from fabcity.reading import Reading
+from hub.api.serialise import reading_dicts, readings_json
+
+DAY_MS = 86_400_000
+
+
+def _encoded_as_dicts(readings: list[Reading]) -> bytes:
+    return orjson.dumps(reading_dicts(readings))
+
+
+def test_empty() -> None:
+    assert readings_json([]) == b"[]" == _encoded_as_dicts([])
+
+
+@pytest.mark.parametrize("ts_ms", [
+    0, 1, 999, 59_999, 60_000, DAY_MS - 1, DAY_MS, 1_794_960_123_456,
+    -1, -60_001, -DAY_MS - 1, -62_135_596_800_000, 253_402_300_799_999,
+])
+def test_timestamps_any_instant(ts_ms: int) -> None:
+    readings = [Reading("s", "d", "air", "pm2_5", 1.5, ts_ms)]
+    assert readings_json(readings) == _encoded_as_dicts(readings)
+
+
+@pytest.mark.parametrize("value", [
+    0.0, -0.0, 1.0, 0.1, -2.5, 1e16, 1.2345678901234567e-7, 1e-5, 123456789012345.6,
+    1.7976931348623157e308, 5e-324, 12, 2**53 + 1,
+])
+def test_values_keep_every_digit(value: float) -> None:
+    readings = [Reading("s", "d", "air", "pm2_5", value, 0),
+                Reading("s", "d", "air", "pm2_5", -value, 1)]
+    assert readings_json(readings) == _encoded_as_dicts(readings)
+
+
+def test_series_units_and_flags_change_between_rows() -> None:
+    readings = [
+        Reading("fablab-bcn", "pi-laser", "air", "pm2_5", 3.25, 1_000, "ug/m3"),
+        Reading("fablab-bcn", "pi-laser", "air", "pm2_5", 4.0, 61_000, "ug/m3",
+                ("suspect_humidity",)),
+        Reading("fablab-bcn", "pi-laser", "air", "temperature", 21.5, 61_000, "degC"),
+        Reading._make(("fablab-bcn", "pi-laser", "door", "open", 1.0, 61_500, None, ())),
+        Reading("street-12", "pi-air", "air", "pm2_5", 7.0, 3 * DAY_MS + 7, "ug/m3",
+                ("a", "b_2")),
+        Reading("street-12", "pi-air", "air", "pm2_5", 7.0, 3 * DAY_MS + 7, "µg/m³"),
+    ]
+    assert readings_json(readings) == _encoded_as_dicts(readings)
+    assert orjson.loads(readings_json(readings))[1]["flags"] == ["suspect_humidity"]
+
+
+def test_a_day_of_buckets() -> None:
+    readings = [Reading(f"site-{s}", "dev", "air", "pm2_5", 10 + m % 17 / 3, m * 60_000)
+                for s in range(3) for m in range(1440)]
+    assert readings_json(readings) == _encoded_as_dicts(readings)
