@@ -1,7 +1,8 @@
 """Typed dependencies shared by the routers."""
 
 import functools
-from typing import Annotated, Literal
+import inspect
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import Depends, Query, Request
@@ -42,7 +43,11 @@ MIN_EVERY_MS = 1_000
 MAX_BUCKETS = 100_000  # per series: every must be at least (end - start) / MAX_BUCKETS
 
 
-def get_context(request: Request) -> HubContext:
+# The dependencies are coroutines although they never wait: FastAPI runs a plain function in
+# its worker-thread pool, a hop to another thread and back for each one on every request.
+
+
+async def get_context(request: Request) -> HubContext:
     """The :class:`HubContext` given to ``create_app``."""
     ctx: HubContext = request.app.state.ctx
     return ctx
@@ -51,11 +56,11 @@ def get_context(request: Request) -> HubContext:
 ContextDep = Annotated[HubContext, Depends(get_context)]
 
 
-def get_storage(ctx: ContextDep) -> Storage:
+async def get_storage(ctx: ContextDep) -> Storage:
     return ctx.storage
 
 
-def get_registry(ctx: ContextDep) -> DeviceRegistry:
+async def get_registry(ctx: ContextDep) -> DeviceRegistry:
     return ctx.registry
 
 
@@ -77,7 +82,7 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def reject_unknown_parameters(request: Request) -> None:
+async def reject_unknown_parameters(request: Request) -> None:
     """Refuse misspelt or repeated query parameters instead of silently ignoring them."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
@@ -182,4 +187,11 @@ def _zone_names() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
-ReadingsRequestDep = Annotated[ReadingsRequest, Depends()]
+async def _readings_request(**parameters: Any) -> ReadingsRequest:
+    """:class:`ReadingsRequest` as a coroutine dependency (see :func:`get_context`); it takes
+    the class's query parameters (``__signature__`` below)."""
+    return ReadingsRequest(**parameters)
+
+
+_readings_request.__signature__ = inspect.signature(ReadingsRequest)  # type: ignore[attr-defined]
+ReadingsRequestDep = Annotated[ReadingsRequest, Depends(_readings_request)]
