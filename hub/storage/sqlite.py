@@ -116,10 +116,16 @@ T = TypeVar("T")
 Point = tuple[int, int, float, str | None]  # (series, ts_ms, value, flags)
 
 
+_new_tuple = tuple.__new__
+
+
 def _reading(row: tuple) -> Reading:  # type: ignore[type-arg]
+    """A stored row as a reading, without checking it again: every point was a checked
+    :class:`Reading` when written (``value`` is a REAL column, ``ts_ms`` an INTEGER one), and
+    the checks took two thirds of the time of a 10,000-point read."""
     site, device, sensor, metric, ts_ms, value, unit, flags = row[:8]
-    return Reading(site, device, sensor, metric, value, int(ts_ms), unit,
-                   tuple(flags.split(",")) if flags else ())
+    return _new_tuple(Reading, (site, device, sensor, metric, value, ts_ms, unit,
+                                tuple(flags.split(",")) if flags else ()))
 
 
 def _stats(row: tuple) -> BucketStats:  # type: ignore[type-arg]
