@@ -27,8 +27,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from importlib.metadata import version as version_of
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -52,6 +54,7 @@ TARGET_P95_S = 2.0  # 200 concurrent clients
 TARGET_RSS_MB = 400
 TARGET_LAG_S = 1.0  # ingest lag p95, publish -> stored
 TARGET_RATE_S = 200  # requests/s with 20 clients
+T = TypeVar("T")
 API_EXTRA = "rate_limit_per_s = 100000\nrate_limit_burst = 100000\n"
 
 
@@ -88,6 +91,21 @@ def build(db: Path, series: int, points: int) -> None:
     state.close()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used: unlike latency, this does not grow
+    when other jobs compete for the cores."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(hub_pid: int, run: Callable[[], T]) -> tuple[T, float, float]:
+    """``run()``, and the CPU seconds the hub and this process (the clients, the feed) spent
+    meanwhile."""
+    hub0, own0 = cpu_s(hub_pid), time.process_time()
+    result = run()
+    return result, cpu_s(hub_pid) - hub0, time.process_time() - own0
 
 
 def rss_kib(pid: int, field: str) -> int:
@@ -250,14 +268,20 @@ def main() -> int:
             thread.start()
         time.sleep(3)
         idle_kib = rss_kib(hub.pid, "VmRSS")
-        lat, busy, failed, wall = asyncio.run(hammer(url, args.clients, args.each, None))
+        (lat, busy, failed, wall), hub_s, own_s = cpu_split(
+            hub.pid, lambda: asyncio.run(hammer(url, args.clients, args.each, None)))
         print(f"{args.clients} clients x {args.each}: {len(lat)} answered in {wall:.1f} s, "
               f"p50 {pct(lat, 50):.2f} s, p95 {pct(lat, 95):.2f} s, max {max(lat or [0]):.2f} s; "
-              f"503: {busy}, other failures: {failed}")
-        lat20, busy20, failed20, wall20 = asyncio.run(hammer(url, 20, None, args.seconds))
+              f"503: {busy}, other failures: {failed}; CPU per answer: hub "
+              f"{hub_s * 1000 / max(1, len(lat)):.1f} ms, clients and feed "
+              f"{own_s * 1000 / max(1, len(lat)):.1f} ms")
+        (lat20, busy20, failed20, wall20), hub_s, own_s = cpu_split(
+            hub.pid, lambda: asyncio.run(hammer(url, 20, None, args.seconds)))
         print(f"20 clients for {wall20:.0f} s: {len(lat20) / wall20:.1f} requests/s, p50 "
               f"{pct(lat20, 50) * 1000:.0f} ms, p95 {pct(lat20, 95) * 1000:.0f} ms; 503: "
-              f"{busy20}, other failures: {failed20}")
+              f"{busy20}, other failures: {failed20}; CPU per answer: hub "
+              f"{hub_s * 1000 / max(1, len(lat20)):.1f} ms, clients and feed "
+              f"{own_s * 1000 / max(1, len(lat20)):.1f} ms")
         time.sleep(5)
         feed.stop.set()
         for thread in threads:
