@@ -54,6 +54,7 @@ typecheck: $(STAMP)
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/edge.py
+	$(BIN)/python benchmarks/edge_confirm.py
 	$(BIN)/python benchmarks/bridge.py
 	$(BIN)/python benchmarks/page_weight.py
 

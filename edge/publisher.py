@@ -17,6 +17,7 @@ restarts, its agents do not all come back in the same instant.
 import bisect
 import contextlib
 import logging
+import math
 import random
 import threading
 import time
@@ -105,6 +106,7 @@ class Publisher:
         self._last_confirmed = time.monotonic()
         self._silence_logged = False
         self._reconnected = False  # set by paho's thread: resend what waits for confirmation
+        self._next_due = math.inf  # no unconfirmed batch is due before this (monotonic s)
         self._acked_mids: deque[int] = deque()  # filled by paho's thread
         self._confirmed: deque[list[tuple[int, int]]] = deque()  # ack ranges, paho's thread
         self._acked: list[tuple[int, int]] = []  # buffer id ranges to delete
@@ -395,6 +397,7 @@ class Publisher:
                     return None
                 if self.confirming:
                     sent.due = time.monotonic() + self._resend_s
+                    self._next_due = min(self._next_due, sent.due)
                     self._unconfirmed[sent.first] = sent
                     self._unconfirmed_readings += sent.count
                 self._cursor = sent.last
@@ -434,8 +437,17 @@ class Publisher:
                 for sent in self._unconfirmed.values():
                     sent.due = 0.0
                 self._last_confirmed = now  # resend all of them once, then time again
-            due = [sent for sent in self._unconfirmed.values()
-                   if sent.mid is None and sent.due <= now]
+            elif now < self._next_due:
+                return  # the common case: called at every wake-up, nothing to look at
+            due: list[_Sent] = []
+            self._next_due = math.inf
+            for sent in self._unconfirmed.values():
+                if sent.due > now:
+                    self._next_due = min(self._next_due, sent.due)
+                elif sent.mid is None:
+                    due.append(sent)
+                else:  # paho still holds it: look again shortly
+                    self._next_due = min(self._next_due, now + 0.5)
             if not due:
                 return
             silent_s = now - self._last_confirmed
@@ -450,6 +462,7 @@ class Publisher:
                     self._silence_logged = True
                 for sent in due[1:]:
                     sent.due = now + self._resend_s
+                    self._next_due = min(self._next_due, sent.due)
                 due = due[:1]
             for sent in due:
                 if len(self._inflight) >= self.cfg.max_inflight or not self.connected:
@@ -464,5 +477,6 @@ class Publisher:
                     break
                 sent.due = now + self._resend_s
                 self.resent += len(rows)
+            self._next_due = min([self._next_due, *(sent.due for sent in due)])
             if probing:
                 self._resend_s = min(self._resend_s * 2, RESEND_MAX_S)
