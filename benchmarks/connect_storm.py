@@ -18,7 +18,7 @@ end the readings stored against those sampled (nothing lost: the counts are equa
 doubled: the store's key is the reading identity, and the hub's duplicate counter shows the
 redeliveries it ignored). ``--jitter off`` replaces the publisher's jittered backoff with
 plain doubling (what paho's ``reconnect_delay_set`` does) for comparison; ``--jitter both``
-runs one after the other.
+runs one after the other. ``--confirm`` sets the agents' ``[publish] confirm``.
 
     .venv/bin/python benchmarks/connect_storm.py [--agents 1000] [--outage-s 30] [--jitter both]
 
@@ -123,16 +123,19 @@ def cpu_line(meters: dict[str, fleet.CpuMeter]) -> str:
 
 def run(args: argparse.Namespace, jitter: bool, workdir: Path) -> bool:
     print(f"\n== {args.agents} agents in {args.processes} processes, jitter "
-          f"{'on' if jitter else 'off'} ({fleet.conditions()})", flush=True)
+          f"{'on' if jitter else 'off'}, confirm {args.confirm} ({fleet.conditions()})",
+          flush=True)
     broker = fleet.start_broker(workdir / "mosquitto")
     hub = fleet.Hub(workdir / "hub", broker.url).start()
     buffers = workdir / "buffers"
     buffers.mkdir()
     metrics = tuple(args.metrics.split(","))
     share = -(-args.agents // args.processes)
+    publish = {"confirm": args.confirm == "on"}
     procs = [fleet.AgentProcess(first, min(share, args.agents - first), buffers, broker.url,
                                 metrics, args.interval_s,
-                                quiet if jitter else lambda: (quiet(), without_jitter()))
+                                quiet if jitter else lambda: (quiet(), without_jitter()),
+                                publish)
              for first in range(0, args.agents, share)]
     try:
         t0 = time.monotonic()
@@ -223,6 +226,8 @@ def main() -> int:
     parser.add_argument("--steady-s", type=float, default=10.0)
     parser.add_argument("--outage-s", type=float, default=30.0)
     parser.add_argument("--jitter", choices=["on", "off", "both"], default="both")
+    parser.add_argument("--confirm", choices=["on", "off"], default="on",
+                        help="the agents' [publish] confirm (end-to-end confirmation)")
     args = parser.parse_args()
     quiet()
     fleet.raise_fd_limit()
