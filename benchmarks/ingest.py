@@ -3,7 +3,8 @@ every back-end (SQLite; InfluxDB 1.x on a real ``influxd``; the ``influxdb`` bac
 v2 write path goes to a real VictoriaMetrics).
 
 Two ways to feed the hub, each compared with the machine's ceiling measured the same way
-(a paho subscriber that does nothing but receive, QoS 1):
+(a bare paho subscriber connected like the hub, MQTT v5 and QoS 1, that only acks each
+message as it arrives):
 
 * **live**: a publisher process (like an edge agent) sends while the hub receives; on a
   2-core machine publisher, broker and hub share the cores;
@@ -42,6 +43,8 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -49,7 +52,7 @@ from fabcity.codec import encode_batch
 from fabcity.mqtt import parse_broker_url
 from fabcity.reading import Reading, now_ms
 from hub.config import HubMqttConfig, IngestConfig
-from hub.ingest import Ingest
+from hub.ingest import MAX_PACKET_BYTES, SESSION_EXPIRY_S, Ingest
 from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
 from hub.storage.base import ReadingQuery, Storage
@@ -256,6 +259,7 @@ def hub_run(name: str, broker: Mosquitto, workdir: Path, messages: int, per_mess
     if mode != "backlog":
         proc.join(60)
     ingest.stop()
+    forget_session(broker, mqtt.client_id)
     found = stored_count(backend, storage, servers, device)
     storage.close()
     registry.close()
@@ -287,39 +291,45 @@ def influx_ceiling_run(name: str, host_port: tuple[str, int], path: str, reading
 
 
 def ceiling_run(name: str, broker: Mosquitto, messages: int, per_message: int, mode: str) -> Run:
-    """Messages received by a paho QoS 1 subscriber that does nothing else."""
+    """The MQTT ceiling: messages received by a bare paho subscriber connected like the hub
+    (MQTT v5, persistent session, the hub's Receive Maximum, QoS 1, manual acks) that does
+    nothing per message but ack it at once, fed by the same publisher as the hub runs."""
     received = 0
     done = threading.Event()
+    tag = time.time_ns()
+    topic = f"fabcity/v1/bench/ceiling-{tag}/readings"
 
-    def on_message(_c: Any, _u: Any, _m: Any) -> None:
+    def on_message(client: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
         nonlocal received
+        client.ack(msg.mid, msg.qos)
         received += 1
         if received >= messages:
             done.set()
 
-    tag = time.time_ns()
-    topic = f"ceiling/{tag}"
-
-    def connect(clean: bool, settle: bool = True) -> paho.Client:
+    def connect(settle: bool = True) -> paho.Client:
         sub = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-ceiling-{tag}",
-                          protocol=paho.MQTTv311, clean_session=clean)
+                          protocol=paho.MQTTv5, manual_ack=True)
         sub.on_message = on_message
-        sub.connect("127.0.0.1", broker.port)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = IngestConfig().receive_maximum
+        props.MaximumPacketSize = MAX_PACKET_BYTES
+        sub.connect("127.0.0.1", broker.port, clean_start=False, properties=props)
         sub.subscribe(topic, qos=1)
         sub.loop_start()
         if settle:
-            time.sleep(0.3)
+            time.sleep(0.3)  # subscription acknowledged before anything is published
         return sub
 
-    sub = connect(clean=mode != "backlog")
+    sub = connect()
     if mode == "backlog":
-        sub.disconnect()
+        sub.disconnect()  # the session stays at the broker and queues what follows
         sub.loop_stop()
         proc, start = start_publisher(broker, topic, messages, per_message)
         start.set()
         proc.join(600)
         t0 = time.perf_counter()  # before connecting: delivery starts on connect
-        sub = connect(clean=False, settle=False)
+        sub = connect(settle=False)
     else:
         proc, start = start_publisher(broker, topic, messages, per_message)
         t0 = time.perf_counter()
@@ -329,7 +339,23 @@ def ceiling_run(name: str, broker: Mosquitto, messages: int, per_message: int, m
     proc.join(60)
     sub.disconnect()
     sub.loop_stop()
+    forget_session(broker, f"bench-ceiling-{tag}")
     return Run(name, received * per_message, messages * per_message, elapsed, per_message, [])
+
+
+def forget_session(broker: Mosquitto, client_id: str) -> None:
+    """End a run's persistent session at the broker: left behind, it would go on queueing
+    every later run's messages and slow the broker down for the runs that follow."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 0
+    client.connect("127.0.0.1", broker.port, clean_start=True, properties=props)
+    client.loop_start()
+    deadline = time.monotonic() + 10
+    while not client.is_connected() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    client.disconnect()
+    client.loop_stop()
 
 
 def conditions(servers: Servers | None = None) -> str:
