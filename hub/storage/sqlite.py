@@ -66,7 +66,9 @@ CREATE VIEW IF NOT EXISTS readings AS
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
-_INSERT = "INSERT OR IGNORE INTO points VALUES (?, ?, ?, ?)"
+POINTS_PER_INSERT = 512  # rows per INSERT statement (2,048 parameters, SQLite allows 32,766)
+_INSERT_ROWS = {rows: "INSERT OR IGNORE INTO points VALUES " + ",".join(["(?,?,?,?)"] * rows)
+                for rows in (2**i for i in range(POINTS_PER_INSERT.bit_length()))}
 _UPSERT_LATEST = """
 INSERT INTO latest VALUES (?, ?, ?, ?)
 ON CONFLICT (series) DO UPDATE SET
@@ -117,6 +119,27 @@ Point = tuple[int, int, float, str | None]  # (series, ts_ms, value, flags)
 
 
 _new_tuple = tuple.__new__
+
+
+def _insert_points(conn: sqlite3.Connection, flat: list[object]) -> int:
+    """Insert the points of ``flat`` (four parameters a row) with multi-row INSERTs; how many
+    were new.
+
+    One statement step per ``POINTS_PER_INSERT`` rows instead of one per row: the sqlite3
+    module binds the parameters in C and lets go of the GIL once per step, so decoding goes on
+    in the other threads while SQLite inserts. The rest is cut into powers of two, so every
+    statement this prepares stays in the connection's statement cache.
+    """
+    rows, stored, at = len(flat) // 4, 0, 0
+    size = POINTS_PER_INSERT
+    while rows:
+        while size > rows:
+            size //= 2
+        for _ in range(rows // size):
+            stored += conn.execute(_INSERT_ROWS[size], flat[at:at + 4 * size]).rowcount
+            at += 4 * size
+        rows %= size
+    return stored
 
 
 def _reading(row: tuple) -> Reading:  # type: ignore[type-arg]
@@ -247,40 +270,44 @@ class SqliteStorage(Storage):
             return result
 
     def _points(self, conn: sqlite3.Connection, readings: Sequence[Reading]) -> tuple[
-        list[Point], dict[int, Point], dict[SeriesKey, tuple[int, str]]
+        list[object], dict[int, Point], dict[SeriesKey, tuple[int, str]]
     ]:
-        """The rows to insert, the newest row per series, and the series this transaction
-        creates (or whose unit it changes), to be cached only once it commits.
+        """The rows to insert as one flat list of parameters, the newest row per series, and
+        the series this transaction creates (or whose unit it changes), to be cached only
+        once it commits.
 
         One pass over the batch: this runs for every reading the hub stores.
         """
         known = self._series
         fresh: dict[SeriesKey, tuple[int, str]] = {}
-        points: list[Point] = []
+        flat: list[object] = []
         newest: dict[int, Point] = {}
         for r in readings:
             key = r[:4]  # (site, device, sensor, metric): a Reading is a named tuple
-            entry = fresh.get(key) or known.get(key)
-            if entry is None or entry[1] != r.unit:
-                series_id = conn.execute(_UPSERT_SERIES, (*key, r.unit)).fetchone()[0]
-                entry = fresh[key] = (series_id, r.unit or "")
+            unit = r.unit
+            entry = known.get(key)
+            if entry is None or entry[1] != unit:
+                entry = fresh.get(key)
+                if entry is None or entry[1] != unit:
+                    series_id = conn.execute(_UPSERT_SERIES, (*key, unit)).fetchone()[0]
+                    entry = fresh[key] = (series_id, unit or "")
             point = (entry[0], r.ts_ms, r.value, ",".join(r.flags) if r.flags else None)
-            points.append(point)
-            current = newest.get(entry[0])
+            flat += point
+            current = newest.get(point[0])
             if current is None or point[1] >= current[1]:
-                newest[entry[0]] = point
-        return points, newest, fresh
+                newest[point[0]] = point
+        return flat, newest, fresh
 
     def write(self, readings: Sequence[Reading]) -> int:
         if not readings:
             return 0
 
         def insert(conn: sqlite3.Connection) -> int:
-            points, newest, fresh = self._points(conn, readings)
-            stored = conn.executemany(_INSERT, points).rowcount
+            flat, newest, fresh = self._points(conn, readings)
+            stored = _insert_points(conn, flat)
             conn.executemany(_UPSERT_LATEST, newest.values())
             pending.update(fresh)
-            return max(stored, 0)
+            return stored
 
         pending: dict[SeriesKey, tuple[int, str]] = {}
         stored = self._transaction("write", insert)
