@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +30,9 @@ from ingest import Servers, conditions, hub_run
 
 from tests.servers import Mosquitto
 
+FRAME = re.compile(r"^(.*) \((.*?)(?::\d+)?\)$")  # "function (file:line)" -> "function (file)"
+THREAD_RUN = "Thread.run (threading.py)"
+
 
 def find_py_spy(given: str | None) -> str:
     """The py-spy binary: ``--py-spy``, next to this Python, or on the PATH."""
@@ -40,33 +44,37 @@ def find_py_spy(given: str | None) -> str:
 
 
 def summarise(raw: Path, top: int) -> str:
-    """Per-thread shares and the functions with the most samples (self and total)."""
+    """Per-thread shares, then the functions with the most samples (own and with callees) in
+    the hub's threads (the benchmark's main thread, which counts the store, left out)."""
     threads: Counter[str] = Counter()
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
-    samples = 0
+    samples = hub = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack:
             continue
         count = int(count_text)
-        frames = stack.split(";")
+        functions = [FRAME.sub(r"\1 (\2)", frame) for frame in stack.split(";")[1:]]
+        # py-spy's thread names go stale when ids are reused: name a thread by its target.
+        target = functions[functions.index(THREAD_RUN) + 1] \
+            if THREAD_RUN in functions[:-1] else "main thread"
+        threads[target] += count
         samples += count
-        threads[frames[0].split(":", 1)[-1].strip().strip('"')] += count
-        functions = [frame.rsplit(" (", 1)[0] + " (" + frame.rsplit(" (", 1)[-1].split(":")[0]
-                     + ")" if " (" in frame else frame for frame in frames[1:]]
-        if functions:
-            own[functions[-1]] += count
+        if target == "main thread":
+            continue
+        hub += count
+        own[functions[-1]] += count
         for name in set(functions):
             total[name] += count
-    if not samples:
+    if not hub:
         return "no samples"
-    lines = [f"{samples:,} samples (CPU, idle threads left out)", "", "per thread:"]
+    lines = [f"{samples:,} samples (CPU, idle threads left out); per thread:"]
     lines += [f"  {n / samples:6.1%}  {name}" for name, n in threads.most_common()]
-    lines += ["", f"top {top} functions by own samples:"]
-    lines += [f"  {n / samples:6.1%}  {name}" for name, n in own.most_common(top)]
-    lines += ["", f"top {top} functions by total samples (self and callees):"]
-    lines += [f"  {n / samples:6.1%}  {name}" for name, n in total.most_common(top)]
+    lines += ["", f"hub threads, top {top} functions by own samples:"]
+    lines += [f"  {n / hub:6.1%}  {name}" for name, n in own.most_common(top)]
+    lines += ["", f"hub threads, top {top} functions with their callees:"]
+    lines += [f"  {n / hub:6.1%}  {name}" for name, n in total.most_common(top)]
     return "\n".join(lines)
 
 
