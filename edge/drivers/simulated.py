@@ -3,7 +3,8 @@
 Profiles: ``environment`` (temperature, humidity, pm2_5, pm10, co2, noise following a daily
 traffic curve, with optional pollution episodes), ``machine`` (a fablab machine running jobs
 in opening hours and idling otherwise: power, an energy counter, run state) and ``sequence``
-(0, 1, 2, … to prove nothing is lost).
+(0, 1, 2, … to prove nothing is lost; every value gets its own millisecond, since the hub
+stores one reading per identity and a late wake-up can bring two reads within one).
 
 The first two are functions of absolute time (:mod:`fabcity.simulation`): a restarted agent
 carries on where the last one stopped (the energy counter never runs backwards), and the
@@ -89,6 +90,7 @@ class SimulatedDriver(PolledDriver[SimulatedOptions]):
     def __init__(self, config: SensorConfig, options: SimulatedOptions) -> None:
         super().__init__(config, options)
         self._count = 0
+        self._last_ms = 0
         #: Wall-clock seconds; tests replace it to read at chosen instants.
         self.clock: Callable[[], float] = time.time
         self._machine = options.machine(config.name)
@@ -101,7 +103,8 @@ class SimulatedDriver(PolledDriver[SimulatedOptions]):
         if self.options.profile == "sequence":
             value = self._count
             self._count += 1
-            return [Sample("sequence", value)]
+            self._last_ms = max(int(self.clock() * 1000), self._last_ms + 1)
+            return [Sample("sequence", value, self._last_ms)]
         now = self.clock()
         values = (machine_reading(self._machine, now) if self.options.profile == "machine"
                   else environment(self._place, now))

@@ -63,3 +63,13 @@ def test_episodes_raise_particulates_of_the_environment_profile() -> None:
 def test_job_minutes_must_be_shortest_then_longest() -> None:
     with pytest.raises(ConfigError, match="job_minutes"):
         _driver(job_minutes=[60, 10])
+
+
+def test_sequence_values_never_share_a_millisecond() -> None:
+    """The hub keeps one reading per identity: two reads in one millisecond must differ."""
+    driver = _driver("seq", profile="sequence")
+    driver.clock = lambda: 1_795_730_700.0004  # a frozen clock: every read in the same ms
+    samples = [driver.read()[0] for _ in range(3)]
+    assert [s.value for s in samples] == [0, 1, 2]
+    assert [s.ts_ms for s in samples] == [1_795_730_700_000, 1_795_730_700_001,
+                                          1_795_730_700_002]
