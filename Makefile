@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed
 # VictoriaMetrics for the InfluxDB v2 write API), C/C++ compilers for the firmware tests, and
 # a headless browser for the citizen page.
 TEST_DEBS := mosquitto influxdb victoria-metrics gcc g++ chromium
+# benchmarks/edge.py counts the edge agent's fsync/fdatasync calls with strace.
+BENCH_DEBS := strace
 
 .PHONY: demo test lint typecheck bench system-deps clean help
 
@@ -17,7 +19,7 @@ help:
 	@echo "make test   - install test dependencies (Debian packages too) and run the suite"
 	@echo "make lint   - ruff"
 	@echo "make typecheck - mypy"
-	@echo "make bench  - run the benchmarks in benchmarks/"
+	@echo "make bench  - run the benchmarks in benchmarks/ (installs strace too)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -51,7 +53,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy fabcity edge hub firmware_bridge
 
-bench: $(STAMP) system-deps
+bench: $(STAMP)
+	$(MAKE) system-deps TEST_DEBS="$(TEST_DEBS) $(BENCH_DEBS)"
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/edge.py
 	$(BIN)/python benchmarks/edge_confirm.py
