@@ -39,7 +39,8 @@ class EdgeAgent:
         self.quality = DeviceQuality(settings.quality)
         transforms = [SensorQuality(sensor, self.quality) for sensor in settings.sensors]
         self.buffer = Buffer(settings.buffer.path, settings.buffer.max_readings,
-                             settings.buffer.synchronous)
+                             settings.buffer.synchronous, settings.buffer.commit_interval_s,
+                             settings.buffer.spool_dir)
         self.publisher = Publisher(settings.site, settings.device, self.buffer, settings.mqtt,
                                    settings.publish, meta=build_meta(settings, self.drivers))
         self._describe_lock = threading.Lock()

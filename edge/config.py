@@ -36,6 +36,11 @@ class BufferConfig(BaseModel):
     path: Path = Path("edge-buffer.db")
     max_readings: int = Field(1_000_000, ge=100)
     synchronous: Literal["full", "normal"] = "full"
+    #: Readings not yet acknowledged after this long are written to the SD card; a power cut
+    #: may lose at most this much. ``0``: every batch is written and synced at once.
+    commit_interval_s: float = Field(1.0, ge=0, le=3600)
+    #: Where readings wait before that (RAM: tmpfs); ``None``: ``/dev/shm``.
+    spool_dir: Path | None = None
 
 
 class PublishConfig(BaseModel):

@@ -1,14 +1,20 @@
-"""The durable store-and-forward buffer: FIFO, bounded, and it survives SIGKILL."""
+"""The durable store-and-forward buffer: FIFO, bounded, and it survives SIGKILL.
+
+Every behaviour holds with a spool (``commit_interval_s > 0``) and without (``0``).
+"""
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from edge.buffer import Buffer
+import edge.buffer
+from edge.buffer import Buffer, spool_path
 from fabcity.errors import ConfigError
 from fabcity.reading import Reading
 
@@ -22,6 +28,35 @@ def readings(start: int, count: int, sensor: str = "air") -> list[Reading]:
 
 def values(buffer: Buffer) -> list[float]:
     return [r.value for _, r in buffer.take(0, 1_000_000)]
+
+
+def on_card(path: Path) -> list[float]:
+    """The values committed to the buffer's file on the card, as another process sees them."""
+    conn = sqlite3.connect(path)
+    try:
+        return [v for (v,) in conn.execute("SELECT value FROM buffer ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def die(buffer: Buffer) -> None:
+    """Stop as a killed process would: no commit, files closed as they are."""
+    with buffer._lock:
+        buffer._closed = True
+        buffer._due.notify()
+    if buffer._committer is not None:
+        buffer._committer.join()
+    buffer._conn.close()
+    if buffer._spool is not None:
+        buffer._spool.close()
+
+
+@pytest.fixture(autouse=True, params=[1.0, 0.0], ids=["spooled", "commit-per-batch"])
+def commit_interval_s(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> float:
+    """Every test runs with both modes (spools live in the test's directory: conftest)."""
+    monkeypatch.setattr(edge.buffer.Buffer.__init__, "__defaults__",
+                        (1_000_000, "full", request.param, None))
+    return float(request.param)
 
 
 @pytest.fixture
@@ -119,7 +154,7 @@ CHILD = """
 import sys
 from edge.buffer import Buffer
 from fabcity.reading import Reading
-buffer = Buffer(sys.argv[1])
+buffer = Buffer(sys.argv[1], commit_interval_s=float(sys.argv[2]), spool_dir=sys.argv[3])
 for batch in range(5):
     buffer.put([Reading("lab", "pi", "air", "sequence", batch * 100 + i, {t0} + batch * 100 + i,
                         "1") for i in range(100)])
@@ -128,9 +163,12 @@ sys.stdin.read()  # wait to be killed
 """
 
 
-def test_readings_survive_sigkill_right_after_put_returned(path: Path) -> None:
+def test_readings_survive_sigkill_right_after_put_returned(
+        path: Path, tmp_path: Path, commit_interval_s: float) -> None:
+    spool_dir = tmp_path / "shm"
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD.format(t0=T0), str(path)],
+        [sys.executable, "-c", CHILD.format(t0=T0), str(path), str(commit_interval_s),
+         str(spool_dir)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     try:
@@ -142,6 +180,65 @@ def test_readings_survive_sigkill_right_after_put_returned(path: Path) -> None:
         if child.poll() is None:
             child.kill()
             child.wait()
-    buffer = Buffer(path)
+    if commit_interval_s > 0:  # still in the spool only: the card has not seen them
+        assert on_card(path) == []
+    buffer = Buffer(path, spool_dir=spool_dir)
     assert values(buffer) == list(range(500))
     assert len(buffer) == 500
+    assert on_card(path) == list(range(500))  # the spool moved to the card on opening
+
+
+def test_readings_acknowledged_within_the_interval_never_reach_the_card(
+        path: Path, commit_interval_s: float) -> None:
+    if commit_interval_s == 0:
+        pytest.skip("without a spool every batch is committed to the card")
+    buffer = Buffer(path, commit_interval_s=0.5)
+    buffer.put(readings(0, 50))
+    buffer.remove([(0, buffer.take(0, 100)[-1][0])])
+    buffer.put(readings(50, 10))
+    assert on_card(path) == []
+    time.sleep(0.8)  # the first put is due: what is still buffered moves to the card
+    assert on_card(path) == list(range(50, 60))
+    assert values(buffer) == list(range(50, 60))
+    buffer.remove([(0, buffer.take(0, 100)[-1][0])])
+    assert values(buffer) == [] and len(buffer) == 0
+    time.sleep(0.8)  # deletes from the card wait for the next commit too
+    assert on_card(path) == []
+    wal = Path(f"{path}-wal")
+    size = wal.stat().st_size
+    for start in range(60, 160, 10):  # acknowledged at once: nothing more is written
+        buffer.put(readings(start, 10))
+        buffer.remove([(0, buffer.take(0, 100)[-1][0])])
+    time.sleep(0.8)
+    assert wal.stat().st_size == size
+    buffer.put(readings(160, 1))
+    buffer.close()
+    assert on_card(path) == [160]  # what waits is committed on close
+    assert not spool_path(path).exists()  # and the empty spool removed
+
+
+def test_a_power_cut_loses_at_most_the_last_interval(
+        path: Path, tmp_path: Path, commit_interval_s: float) -> None:
+    """The spool (RAM) is gone after a power cut: what waited longer is on the card."""
+    if commit_interval_s == 0:
+        pytest.skip("without a spool a power cut loses nothing committed")
+    buffer = Buffer(path, commit_interval_s=0.3)
+    buffer.put(readings(0, 5))
+    time.sleep(0.6)
+    buffer.put(readings(5, 5))
+    die(buffer)  # the power goes off: the spool in RAM is lost
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{spool_path(path)}{suffix}").unlink(missing_ok=True)
+    assert values(Buffer(path, spool_dir=tmp_path / "empty")) == [0, 1, 2, 3, 4]
+
+
+def test_ids_never_repeat_even_when_readings_never_reached_the_card(path: Path) -> None:
+    buffer = Buffer(path)
+    buffer.put(readings(0, 3))
+    last = buffer.take(0, 10)[-1][0]
+    buffer.remove([(0, last)])
+    die(buffer)  # nothing was committed to the card
+    assert Buffer(path).take(0, 10) == []
+    reopened = Buffer(path)
+    reopened.put(readings(3, 1))
+    assert reopened.take(0, 10)[0][0] > last

@@ -93,6 +93,7 @@ def test_driver_specific_keys_are_kept_as_options(tmp_path: Path) -> None:
     ('[mqtt]\nurl = "http://x"\n', "mqtt.url"),
     ('[buffer]\nmax_readings = 10\n', "buffer.max_readings"),
     ('[buffer]\nsynchronous = "off"\n', "buffer.synchronous"),
+    ('[buffer]\ncommit_interval_s = "soon"\n', "buffer.commit_interval_s"),
     ('[publish]\nbatch_size = 1001\n', "publish.batch_size"),
     ('[publish]\nlinger = 1\n', "publish.linger"),
     ('[location]\nlat = 95\nlon = 0\n', "location.lat"),
@@ -101,6 +102,18 @@ def test_driver_specific_keys_are_kept_as_options(tmp_path: Path) -> None:
 def test_section_errors_name_the_field(tmp_path: Path, text: str, field: str) -> None:
     base = 'site = "lab"\ndevice = "pi"\n'
     assert f": {field}: " in error(tmp_path, base + text)
+
+
+def test_commit_interval_defaults_to_one_second_and_zero_is_allowed(tmp_path: Path) -> None:
+    assert load(tmp_path, GOOD).buffer.commit_interval_s == 1.0
+    zero = GOOD.replace("[buffer]\n", "[buffer]\ncommit_interval_s = 0\n")
+    assert load(tmp_path, zero).buffer.commit_interval_s == 0
+
+
+def test_negative_commit_interval_is_refused_with_the_rule(tmp_path: Path) -> None:
+    message = error(tmp_path, 'site = "lab"\ndevice = "pi"\n[buffer]\ncommit_interval_s = -1\n')
+    assert f"{tmp_path / 'edge.toml'}: buffer.commit_interval_s: " in message
+    assert "greater than or equal to 0" in message
 
 
 def test_environment_overrides_the_broker(tmp_path: Path,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.buffer import spool_path
 from tests.servers import FabcityProcess, Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
@@ -87,11 +88,12 @@ class Edge:
                  interval_s: float = 0.005, extra_sensors: str = "", publish: str = "") -> None:
         self.site, self.device = site, device
         self.buffer = workdir / f"edge-{device}.db"
+        self.spool_dir = workdir / "shm"
         self.config = workdir / f"edge-{device}.toml"
         self.config.write_text(
             f'site = "{site}"\ndevice = "{device}"\n'
             f'[mqtt]\nurl = "{broker_url}"\nkeepalive_s = 5\n'
-            f'[buffer]\npath = "{self.buffer}"\n'
+            f'[buffer]\npath = "{self.buffer}"\nspool_dir = "{self.spool_dir}"\n'
             f"[publish]\nbatch_size = 50\nlinger_s = 0.05\n{publish}"
             f'[[sensors]]\ndriver = "simulated"\nname = "seq"\nprofile = "sequence"\n'
             f"interval_s = {interval_s}\n{extra_sensors}"
@@ -100,13 +102,22 @@ class Edge:
                                       workdir / f"edge-{device}.log")
 
     def buffered(self) -> list[tuple[int, float]]:
-        """(ts_ms, value) of the sequence readings still in the buffer."""
-        conn = sqlite3.connect(self.buffer, timeout=10)
-        try:
-            return conn.execute("SELECT ts_ms, value FROM buffer WHERE sensor = 'seq' "
-                                "ORDER BY id").fetchall()
-        finally:
-            conn.close()
+        """(ts_ms, value) of the sequence readings still in the buffer: on the card, then
+        in the spool (RAM, readings younger than ``commit_interval_s``)."""
+        rows: dict[int, tuple[int, float]] = {}  # by id: a commit may leave one in both
+        for path in (self.buffer, spool_path(self.buffer, self.spool_dir)):
+            if not path.exists():
+                continue
+            conn = sqlite3.connect(path, timeout=10)
+            try:
+                rows.update((row_id, (ts_ms, value)) for row_id, ts_ms, value in conn.execute(
+                    "SELECT id, ts_ms, value FROM buffer WHERE sensor = 'seq'"))
+            except sqlite3.OperationalError as exc:  # the agent is creating the file
+                if "no such table" not in str(exc):
+                    raise
+            finally:
+                conn.close()
+        return [rows[row_id] for row_id in sorted(rows)]
 
 
 @pytest.fixture
