@@ -241,7 +241,8 @@ def bench_wear(work: Path, broker: Mosquitto, seconds: float,
     setting = "" if commit_interval_s is None else f"commit_interval_s = {commit_interval_s}\n"
     config = folder / "edge.toml"
     config.write_text(f'site = "bench"\ndevice = "wear"\n[mqtt]\nurl = "{broker.url}"\n'
-                      f'[buffer]\npath = "{folder / "buffer.db"}"\n{setting}\n'
+                      f'[buffer]\npath = "{folder / "buffer.db"}"\n{setting}'
+                      "[publish]\nconfirm = false\n\n"  # no hub: the broker's PUBACK confirms
                       + "".join(f'[[sensors]]\ndriver = "simulated"\nname = "env{i}"\n'
                                 f"interval_s = 1\n" for i in range(10)))
     counter = Counter(broker.port)

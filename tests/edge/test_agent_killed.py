@@ -66,6 +66,7 @@ def agent(tmp_path: Path, mosquitto: Mosquitto) -> FabcityProcess:
         f'[buffer]\npath = "{tmp_path / "buffer.db"}"\ncommit_interval_s = 1\n'
         f'spool_dir = "{tmp_path / "shm"}"\n'
         "[publish]\nbatch_size = 50\nlinger_s = 0.05\n"
+        "confirm = false\n"  # no hub here: the broker's PUBACK releases a reading
         '[[sensors]]\ndriver = "simulated"\nname = "seq"\nprofile = "sequence"\n'
         "interval_s = 0.005\n")
     return FabcityProcess(["edge", "run", "--config", str(config)], tmp_path / "edge.log")
