@@ -59,3 +59,20 @@ def test_broker_killed_twice_and_with_the_hub_down_loses_nothing(
     identities = hub.rows("SELECT COUNT(*), COUNT(DISTINCT device || ts_ms) FROM readings "
                           "WHERE sensor = 'seq'")[0]
     assert identities[0] == identities[1]
+
+
+def test_without_confirm_an_agent_deletes_on_the_puback_and_with_it_keeps_readings(
+    mosquitto: Mosquitto, make_edge: Callable[..., Edge],
+) -> None:
+    """No hub at all: the broker PUBACKs everything, nobody confirms anything."""
+    plain = make_edge(device="pi-plain", publish="confirm = false\n")
+    confirming = make_edge(device="pi-confirm")  # the default
+    for edge in (plain, confirming):
+        edge.process.start()
+    wait_until(lambda: confirming.buffer.exists() and len(confirming.buffered()) > 300, 30,
+               what="the confirming agent buffering readings")
+    for edge in (plain, confirming):
+        assert edge.process.terminate() == 0, edge.process.output()[-2000:]
+    assert plain.buffered() == [], "without confirm the PUBACK lets the readings go"
+    kept = [int(v) for _, v in confirming.buffered()]
+    assert kept == list(range(len(kept))), "with confirm every reading made is still there"
