@@ -10,10 +10,11 @@ until the hub says it stored it); a tree without that key runs ``off`` only.
 A poller asks ``/api/v1/latest?metric=m0`` every ``--poll-ms`` (one series per agent) and
 takes, for each newer timestamp it sees, the time from the reading's timestamp to the answer:
 the latency from sampling to readable through the API (the poll interval adds up to its
-length). A second poller reads the same from the hub's SQLite ``latest`` table directly: the
-part before the API. Printed: p50/p90/p99/max over ``--seconds`` after ``--warmup-s``, the
-rate stored, the broker's, the hub's and the agents' CPU from /proc, and at the end whether
-every sampled reading was stored.
+length). A second poller reads the same from the hub's SQLite ``latest`` table directly (the
+part before the API), and a subscriber of the broker times each readings message against its
+first reading's timestamp (the part before the hub). Printed: p50/p90/p99/max over
+``--seconds`` after ``--warmup-s``, the rate stored, the broker's, the hub's and the agents'
+CPU from /proc, and at the end whether every sampled reading was stored.
 
     .venv/bin/python benchmarks/e2e.py [--confirm off] [--rate 10000] [--seconds 30]
 
@@ -23,6 +24,7 @@ Exit status 1 if a reading was lost.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sqlite3
@@ -37,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fleet
 import httpx
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import PublishConfig
 from fabcity.reading import parse_ts
@@ -82,6 +86,35 @@ class Poller:
                 f"p90 {fleet.pct(lat, 90):.0f} ms, p99 {fleet.pct(lat, 99):.0f} ms, max "
                 f"{max(lat, default=float('nan')):.0f} ms; a poll took p50 "
                 f"{fleet.pct(self.polls, 50) * 1000:.0f} ms")
+
+
+class BrokerProbe:
+    """Subscribes to every agent's readings (QoS 0) and times each message's arrival from
+    the broker against its first reading's timestamp: the part before the hub."""
+
+    def __init__(self, port: int) -> None:
+        self.latencies_ms: list[float] = []
+        self.measuring = False
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="e2e-probe")
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("fabcity/v1/+/+/readings", qos=0)
+        self.client.loop_start()
+
+    def _on_message(self, _c: object, _u: object, msg: paho.MQTTMessage) -> None:
+        if self.measuring:
+            ts = json.loads(msg.payload)["readings"][0]["ts"]
+            self.latencies_ms.append(time.time() * 1000 - parse_ts(ts))
+
+    def line(self) -> str:
+        lat = self.latencies_ms
+        return (f"to a subscriber of the broker ({len(lat):,} messages timed): p50 "
+                f"{fleet.pct(lat, 50):.0f} ms, p90 {fleet.pct(lat, 90):.0f} ms, p99 "
+                f"{fleet.pct(lat, 99):.0f} ms, max {max(lat, default=float('nan')):.0f} ms")
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
 
 
 class LatestPoller(Poller):
@@ -168,6 +201,7 @@ def main() -> int:
             time.sleep(1)  # the hub creates its tables with the first readings
             pollers = [LatestPoller(hub.url, args.poll_ms / 1000),
                        StoragePoller(hub.db, args.poll_ms / 1000)]
+            probe = BrokerProbe(broker.port)
             time.sleep(args.warmup_s)
             assert broker.proc is not None
             meters = {"broker": fleet.CpuMeter(broker.proc.pid), "hub": fleet.CpuMeter(hub.pid),
@@ -175,15 +209,19 @@ def main() -> int:
             stored_before = hub.stored()
             for poller in pollers:
                 poller.measuring = True
+            probe.measuring = True
             time.sleep(args.seconds)
+            probe.measuring = False
             for poller in pollers:
                 poller.measuring = False
+            probe.close()
             stored_rate = (hub.stored() - stored_before) / args.seconds
             cpu = ", ".join(f"{name} {meter.percent():.0f}" for name, meter in meters.items())
             buffered = sum(proc.ask("buffered") for proc in procs)
             print(f"over {args.seconds:g} s, latency from the reading's timestamp:\n  "
                   + pollers[0].line("to /api/v1/latest") + "\n  "
-                  + pollers[1].line("to the store's latest table"), flush=True)
+                  + pollers[1].line("to the store's latest table") + "\n  " + probe.line(),
+                  flush=True)
             print(f"stored {stored_rate:,.0f} readings/s; CPU % of one core: {cpu}; "
                   f"{buffered:,} readings in the agents' buffers at the end; load "
                   f"{os.getloadavg()[0]:.2f}", flush=True)
