@@ -4,6 +4,10 @@ Fed by the retained ``status`` and ``meta`` topics and by every stored batch; ke
 SQLite file whatever the storage back-end, so the API answers without touching the time-series
 store. Status and meta are validated once, on arrival, and their models kept in memory: the
 API reads them on every call and must not parse them again each time.
+
+Several processes may share the file (WAL): ingest workers write it, ``fabcity hub api``
+processes read it. A reader notices another process's commits by SQLite's ``data_version``
+and decodes again only the status and meta whose JSON changed.
 """
 
 import logging
@@ -58,22 +62,46 @@ class DeviceRegistry:
         self._conn.executescript(_SCHEMA)
         self._status: dict[tuple[str, str], Status] = {}
         self._meta: dict[tuple[str, str], DeviceMeta] = {}
+        #: The JSON each decoded model came from: what a reload compares.
+        self._json: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        self._version = self._data_version()
         self._load()
 
+    def _data_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
     def _load(self) -> None:
-        """Decode what earlier runs stored, once; a row that no longer validates is skipped."""
+        """Decode what is stored and not decoded yet; a row that no longer validates is
+        skipped (and logged once per process)."""
         rows = self._conn.execute(
             "SELECT site, device, status_json, meta_json FROM devices "
             "WHERE status_json IS NOT NULL OR meta_json IS NOT NULL").fetchall()
+        for key in self._json.keys() - {(site, device) for site, device, _s, _m in rows}:
+            del self._json[key]  # both cleared since (an emptied retained meta)
+            self._status.pop(key, None)
+            self._meta.pop(key, None)
         for site, device, status_json, meta_json in rows:
+            key = (site, device)
+            if self._json.get(key) == (status_json, meta_json):
+                continue
+            self._json[key] = (status_json, meta_json)
+            self._status.pop(key, None)
+            self._meta.pop(key, None)
             try:
                 if status_json:
-                    self._status[(site, device)] = Status.model_validate_json(status_json)
+                    self._status[key] = Status.model_validate_json(status_json)
                 if meta_json:
-                    self._meta[(site, device)] = DeviceMeta.model_validate_json(meta_json)
+                    self._meta[key] = DeviceMeta.model_validate_json(meta_json)
             except ValueError as exc:  # stored before today's limits
                 log.warning("device %s/%s: stored status or meta no longer valid, ignored: "
                             "%s", site, device, str(exc).splitlines()[0])
+
+    def _refresh(self) -> None:
+        """Pick up what other processes committed since the last look (call under the lock)."""
+        version = self._data_version()
+        if version != self._version:
+            self._version = version
+            self._load()
 
     def _upsert(self, site: str, device: str, sets: str, params: list[object]) -> None:
         with self._lock:
@@ -123,6 +151,7 @@ class DeviceRegistry:
             sql += " WHERE site = ?"
             params.append(site)
         with self._lock:
+            self._refresh()
             rows = self._conn.execute(sql + " ORDER BY site, device", params).fetchall()
             status, meta = self._status, self._meta
             return [DeviceRecord(s, d, state, status.get((s, d)), meta.get((s, d)), seen)

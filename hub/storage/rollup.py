@@ -10,6 +10,11 @@ is rolled up) and *dirty* minutes. A reading that arrives late (its time is befo
 1-minute watermark, e.g. an edge agent draining its buffer after an outage) marks its minute
 dirty before its message is acked, so its rollups are recomputed on the next pass; a crash
 in between leaves the mark, and the pass runs again.
+
+Several processes share the state file (``fabcity hub ingest`` workers mark late minutes, one
+of them runs the rollups, ``fabcity hub api`` reads the watermarks): each reads the
+watermarks again whenever another process committed (SQLite ``data_version``), before it
+decides whether a reading is late or how far the rollups can be trusted.
 """
 
 import logging
@@ -51,17 +56,36 @@ class RollupState:
         self.storage_id = storage_id
         self._lock = threading.Lock()
         self._conn = open_state(self.path, _SCHEMA)
+        self._version = -1
         try:
-            self._watermarks: dict[int, int] = dict(self._conn.execute(
-                "SELECT resolution_ms, watermark_ms FROM rollup_watermarks WHERE storage = ?",
-                (storage_id,)).fetchall())
-            self._oldest_dirty = self._min_dirty()
+            self._reload()
         except (OSError, sqlite3.Error) as exc:
             raise StorageUnavailable(f"cannot open the hub state file {self.path}: {exc}"
                                      ) from exc
 
+    def _reload(self) -> None:
+        """Read the watermarks and the oldest dirty minute again if another process (the one
+        running the rollups, an ingest worker marking late readings) committed since."""
+        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        if version == self._version:
+            return
+        self._version = version
+        self._watermarks: dict[int, int] = dict(self._conn.execute(
+            "SELECT resolution_ms, watermark_ms FROM rollup_watermarks WHERE storage = ?",
+            (self.storage_id,)).fetchall())
+        self._oldest_dirty = self._min_dirty()
+
+    def _fresh(self) -> None:
+        try:
+            with self._lock:
+                self._reload()
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"cannot read the hub state file {self.path}: {exc}"
+                                     ) from exc
+
     def watermark(self, resolution_ms: int) -> int | None:
         """Everything before this instant is rolled up at ``resolution_ms``."""
+        self._fresh()
         return self._watermarks.get(resolution_ms)
 
     def readable(self, resolution_ms: int) -> int | None:
@@ -72,6 +96,7 @@ class RollupState:
         query must not trust it alone: while a pass catches up on hours of history, the
         minutes it has not reached yet would be missing from the answer.
         """
+        self._fresh()
         watermark = self._watermarks.get(resolution_ms)
         oldest = self._oldest_dirty
         if watermark is None or oldest is None:
@@ -97,6 +122,7 @@ class RollupState:
 
     def mark_late(self, readings: Sequence[Reading]) -> int:
         """Mark the minutes of readings older than the watermark dirty; how many minutes."""
+        self._fresh()  # the watermark may have moved in the process running the rollups
         watermark = self._watermarks.get(MINUTE_MS)
         if watermark is None or not readings:
             return 0

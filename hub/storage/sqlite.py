@@ -362,6 +362,18 @@ class SqliteStorage(Storage):
         sql = _STATS.format(names=_NAMES, every=int(q.every_ms), where=where)
         return [_stats(row) for row in self._select(sql, params)]
 
+    def _series_id(self, conn: sqlite3.Connection, key: SeriesKey) -> int:
+        """The id of a stored series; one another process (an ingest worker) created is
+        looked up in the file, as this process never wrote it."""
+        entry = self._series.get(key)
+        if entry is not None:
+            return entry[0]
+        row = conn.execute("SELECT id FROM series WHERE site = ? AND device = ? AND sensor = ? "
+                           "AND metric = ?", key).fetchone()
+        if row is None:
+            raise KeyError(f"no series {key}")
+        return int(row[0])
+
     def write_rollup(self, resolution_ms: int, rows: Sequence[BucketStats]) -> None:
         if not rows:
             return
@@ -369,8 +381,9 @@ class SqliteStorage(Storage):
         def insert(conn: sqlite3.Connection) -> None:
             conn.executemany(
                 "INSERT OR REPLACE INTO rollups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(resolution_ms, self._series[r.key][0], r.start_ms, r.count, _storable(r.sum),
-                  r.min, r.max, r.first, r.last, _storable(r.increase)) for r in rows])
+                [(resolution_ms, self._series_id(conn, r.key), r.start_ms, r.count,
+                  _storable(r.sum), r.min, r.max, r.first, r.last, _storable(r.increase))
+                 for r in rows])
 
         self._transaction("rollup write", insert)
 

@@ -56,3 +56,21 @@ def test_a_stored_meta_beyond_todays_limits_is_skipped_on_load(tmp_path: Path) -
     again = DeviceRegistry(tmp_path / "registry.db")
     assert again.devices()[0].meta is None
     again.close()
+
+
+def test_a_reader_in_another_process_sees_status_meta_and_clearing(tmp_path: Path) -> None:
+    """Ingest workers write the file, an API process reads it (SQLite WAL)."""
+    writer = DeviceRegistry(tmp_path / "registry.db")
+    reader = DeviceRegistry(tmp_path / "registry.db")
+    assert reader.devices() == []
+    writer.set_status("lab", "pi-1", Status(state="online"), 5)
+    writer.set_meta("lab", "pi-1", _meta())
+    (record,) = reader.devices()
+    assert record.state == "online" and record.status == Status(state="online")
+    assert record.meta == _meta() and record.last_seen_ms == 5
+    writer.set_status("lab", "pi-1", Status(state="offline"), 9)
+    writer.set_meta("lab", "pi-1", None)
+    (record,) = reader.devices()
+    assert record.state == "offline" and record.meta is None
+    writer.close()
+    reader.close()
