@@ -1,4 +1,5 @@
-"""``fabcity hub``: run the hub; export and import its readings."""
+"""``fabcity hub``: run the hub (all in one, or its ingest and API roles apart); export and
+import its readings."""
 
 import argparse
 import re
@@ -17,11 +18,46 @@ def register(subparsers: Any) -> None:
     hub = subparsers.add_parser("hub", help="run the hub (ingest, storage, API)",
                                 description="The hub: MQTT ingest, storage and the HTTP API.")
     commands = hub.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    serve = commands.add_parser("serve", help="ingest readings and serve the API until stopped")
+    serve = commands.add_parser(
+        "serve", help="ingest readings and serve the API until stopped (one process)",
+        description="Everything in one process: MQTT ingest (or the embedded broker when no "
+                    "[mqtt] url is set), storage, rollups, forwarders, the HTTP API and the "
+                    "citizen page. To scale out, run the roles apart: fabcity hub ingest and "
+                    "fabcity hub api (docs/scaling.md).")
     serve.add_argument("--config", "-c", type=Path, help="hub.toml (default: embedded defaults)")
     serve.add_argument("--host", help="override [api] host")
     serve.add_argument("--port", type=int, help="override [api] port")
     serve.set_defaults(func=_serve)
+    ingest = commands.add_parser(
+        "ingest", help="only ingest readings (MQTT -> storage); several may share the load",
+        description="MQTT ingest only: broker -> storage, plus the rollups and forwarders "
+                    "(run by one ingest process of the hub at a time). No HTTP API. Several "
+                    "workers share the readings through an MQTT v5 shared subscription when "
+                    "[mqtt] shared_group is set; each needs its own --worker-id. Needs an "
+                    "external broker ([mqtt] url).")
+    ingest.add_argument("--config", "-c", type=Path, help="hub.toml")
+    ingest.add_argument(
+        "--worker-id", metavar="ID",
+        help="this worker's stable id ([A-Za-z0-9_-], e.g. 0, 1, 2): MQTT client id "
+             "<[mqtt] client_id>-<ID>, whose persistent session a restart resumes; default: "
+             "$FABCITY_WORKER_ID, else the client id as configured (one worker)")
+    ingest.add_argument(
+        "--retire", action="store_true",
+        help="take this worker out of the shared group for good: store what its session "
+             "holds, unsubscribe, end the session, exit (scaling down; docs/scaling.md)")
+    ingest.set_defaults(func=_ingest)
+    api = commands.add_parser(
+        "api", help="only serve the HTTP API and page (several worker processes)",
+        description="The HTTP API, the citizen page and the live stream, without ingest: "
+                    "readings come from the storage the ingest processes write, device "
+                    "state from the registry they keep, the live stream straight from the "
+                    "broker ([mqtt] url). Several processes share the port (--workers).")
+    api.add_argument("--config", "-c", type=Path, help="hub.toml")
+    api.add_argument("--host", help="override [api] host")
+    api.add_argument("--port", type=int, help="override [api] port")
+    api.add_argument("--workers", type=int, metavar="N",
+                     help="override [api] workers: API processes sharing the port")
+    api.set_defaults(func=_api)
     _register_transfer(commands)
     register_dead_letters(commands)
     register_security(commands)
@@ -67,12 +103,40 @@ def _register_transfer(commands: Any) -> None:
     imp.set_defaults(func=_import)
 
 
+def _api_overrides(args: argparse.Namespace) -> dict[str, tuple[str, Any]]:
+    options = [("api.host", "--host", args.host), ("api.port", "--port", args.port),
+               ("api.workers", "--workers", getattr(args, "workers", None))]
+    return {key: (option, value) for key, option, value in options if value is not None}
+
+
 def _serve(args: argparse.Namespace) -> int:
     from hub.service import HubService
 
-    cli = {key: (option, value) for key, option, value in (
-        ("api.host", "--host", args.host), ("api.port", "--port", args.port)) if value is not None}
-    service = HubService(load_hub_settings(args.config, cli))
+    service = HubService(load_hub_settings(args.config, _api_overrides(args)))
+    service.serve()
+    return service.exit_code
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from hub.service import HubService
+    from hub.workers import resolve_worker_id
+
+    worker_id = resolve_worker_id(args.worker_id)
+    service = HubService(load_hub_settings(args.config), role="ingest", worker_id=worker_id)
+    service.run_ingest(retire=args.retire)
+    return service.exit_code
+
+
+def _api(args: argparse.Namespace) -> int:
+    cli = _api_overrides(args)
+    settings = load_hub_settings(args.config, cli)
+    if settings.api.workers > 1:
+        from hub.api.workers import run_api_workers
+
+        return run_api_workers(args.config, cli, settings)
+    from hub.service import HubService
+
+    service = HubService(settings, role="api")
     service.serve()
     return service.exit_code
 

@@ -118,6 +118,9 @@ class ApiConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(
+        1, ge=1, le=64, description="API processes sharing the port (fabcity hub api only; "
+                                    "docs/scaling.md)")
     max_concurrent_queries: int = Field(
         4, ge=1, le=64, description="history queries run at once (readings, AQI, climate)")
     max_queued_queries: int = Field(
@@ -168,6 +171,11 @@ class IngestConfig(BaseModel):
     receive_maximum: int = Field(20_000, ge=20, le=65_535)
     max_future_s: float = Field(MAX_FUTURE_S, gt=0)
     max_age_s: float = Field(MAX_AGE_S, gt=0)
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535,
+        description="fabcity hub ingest serves its Prometheus metrics on this port plus the "
+                    "worker id when it is a number; none: not served (docs/scaling.md)")
+    metrics_host: str = Field("127.0.0.1", description="address of the ingest metrics port")
 
 
 GPC_SECTORS = ("I.1", "I.2", "I.3", "I.4", "I.5", "I.6")  # stationary energy, 3 scopes each

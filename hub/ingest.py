@@ -174,13 +174,19 @@ class Ingest:
             thread.start()
         self.client.loop_start()
 
-    def stop(self) -> None:
-        """Store and ack what is queued, then disconnect; unqueued messages stay at the broker."""
+    def stop(self, end_session: bool = False) -> None:
+        """Store and ack what is queued, then disconnect; unqueued messages stay at the broker
+        (``end_session``: the broker drops the session, MQTT v5 only; hub.retire)."""
         self.client.on_message = None
         self._stop.set()
         for thread in self._threads:
             thread.join(30)
-        self.client.disconnect()
+        if end_session and self.protocol == "v5":
+            props = Properties(PacketTypes.DISCONNECT)
+            props.SessionExpiryInterval = 0
+            self.client.disconnect(properties=props)
+        else:
+            self.client.disconnect()
         self.client.loop_stop()
         self.metrics.mqtt_connected.set(0)
 

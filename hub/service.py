@@ -1,12 +1,19 @@
-"""The running hub: storage, registry, broker link, ingest and the HTTP server, wired once."""
+"""The running hub: storage, registry, broker link, ingest and the HTTP server, wired once.
+
+One class for the three roles (docs/scaling.md): ``serve`` runs everything in one process,
+``ingest`` only the MQTT ingest (no FastAPI imported), ``api`` only the HTTP API and page,
+with its live stream fed straight from the broker (:mod:`hub.live_feed`). The rollups and
+forwarders run in exactly one ingesting process (:mod:`hub.housekeeping`).
+"""
 
 import errno
 import logging
 import signal
 import socket
+import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import Literal
+from typing import Any, Literal
 
 from fabcity.errors import ConfigError
 from fabcity.mqtt import parse_broker_url
@@ -16,17 +23,24 @@ from hub.broker_check import BrokerProbe
 from hub.config import HubSettings
 from hub.context import HubContext
 from hub.deadletters import DeadLetters
+from hub.filelock import FileLock
 from hub.forward.base import Forwarder, forwarder_class
 from hub.forward.cursor import ForwardCursors
+from hub.housekeeping import Housekeeping, housekeeping_lock_path
 from hub.ingest import Ingest
 from hub.live import LiveBroadcaster
+from hub.live_feed import LiveFeed
 from hub.metrics import HubMetrics
 from hub.provisioning import Provisioner
 from hub.registry import DeviceRegistry
 from hub.storage.base import retention_ms, storage_class
 from hub.storage.rollup import RollupState, RollupWorker
+from hub.workers import claim_client_id, worker_client_id
 
-__all__ = ["EXIT_STORAGE_FAILED", "HubService", "check_port_free"]
+__all__ = ["EXIT_STORAGE_FAILED", "ROLES", "HubService", "Role", "check_port_free"]
+
+Role = Literal["serve", "ingest", "api"]
+ROLES: tuple[Role, ...] = ("serve", "ingest", "api")
 
 EXIT_STORAGE_FAILED = 3  # ingest gave up on an unexpected storage error
 SHUTDOWN_GRACE_S = 5  # then requests still running (a stalled live client) are cancelled
@@ -75,14 +89,28 @@ def _stop_serving(_signum: int, _frame: FrameType | None) -> None:
 class HubService:
     """Build with settings, then :meth:`start` / :meth:`stop`, or :meth:`serve` to block."""
 
-    def __init__(self, settings: HubSettings) -> None:
+    def __init__(self, settings: HubSettings, role: Role = "serve",
+                 worker_id: str | None = None) -> None:
         self.settings = settings
+        self.role = role
+        self.ingests = role != "api"
+        if role != "serve" and settings.mqtt.url is None:
+            raise ConfigError(f"mqtt.url: fabcity hub {role} needs an external broker (the "
+                              "embedded one runs inside fabcity hub serve only): set [mqtt] url")
+        if role == "serve" and settings.api.workers > 1:
+            raise ConfigError(f"api.workers: {settings.api.workers} API processes need the "
+                              "roles apart: fabcity hub api (several workers) and fabcity hub "
+                              "ingest; fabcity hub serve runs one process")
+        #: ``[mqtt]`` with this ingest worker's own client id (hub.workers).
+        self.mqtt = settings.mqtt.model_copy(
+            update={"client_id": worker_client_id(settings.mqtt.client_id, worker_id)})
         self.broker: EmbeddedBroker | None = None
         self.metrics = HubMetrics()
         options = settings.storage.options()
         self.storage = storage_class(settings.storage.backend).from_options(options)
         self.registry = DeviceRegistry(settings.resolved_registry_path())
         state_path = settings.resolved_state_path()
+        self.state_path = state_path
         self.dead_letters = DeadLetters(state_path)
         self.rollup_state = RollupState(state_path, self.storage.describe())
         self.storage.rollups = self.rollup_state
@@ -91,19 +119,27 @@ class HubService:
         self.forward_cursors = ForwardCursors(state_path)
         self.forwarders: list[Forwarder] = [
             forwarder_class(entry.to)(entry.options(), self.storage, self.forward_cursors,
-                                      self.metrics) for entry in settings.forward]
+                                      self.metrics) for entry in settings.forward
+        ] if self.ingests else []
+        self.housekeeping = Housekeeping(housekeeping_lock_path(state_path), self.rollups,
+                                         self.forwarders)
         self.ingest: Ingest | None = None
+        self.live_feed: LiveFeed | None = None
         self.broker_probe: BrokerProbe | None = None
         self.live = LiveBroadcaster()
         self.exit_code = 0
         self._server: object | None = None  # the uvicorn server, told to stop on a fatal error
+        self._stopped = threading.Event()  # fabcity hub ingest: set to stop
+        self._client_lock: FileLock | None = None
+        self.retiring = False  # fabcity hub ingest --retire: drain the session, then end it
+        self._metrics_server: Any = None
         self.api_keys = ApiKeys(state_path)
         broker = settings.broker
         self.provisioner = (Provisioner(settings) if broker.password_file and broker.acl_file
-                            else None)
+                            and role != "ingest" else None)
         self.context = HubContext(
             self.storage, self.registry, self.metrics,
-            mqtt_connected=lambda: bool(self.ingest and self.ingest.connected),
+            mqtt_connected=self._mqtt_connected,
             storage_problem=lambda: self.ingest.storage_problem if self.ingest else None,
             dead_letters=self.dead_letters.count,
             rollup_problem=lambda: self.rollups.last_error,
@@ -114,9 +150,15 @@ class HubService:
             broker_check=lambda: self.broker_probe.result if self.broker_probe else None,
         )
 
+    def _mqtt_connected(self) -> bool:
+        link = self.ingest if self.ingest is not None else self.live_feed
+        return bool(link and link.connected)
+
     def start(self) -> None:
-        """Start the embedded broker if no URL is set, then the ingest."""
-        mqtt = self.settings.mqtt
+        """Start what this role runs: the embedded broker if no URL is set (``serve``), the
+        ingest, the rollups and forwarders (one process of the hub), the live feed (``api``,
+        or ``serve`` sharing the readings with other ingest workers)."""
+        mqtt = self.mqtt
         url = mqtt.url
         protocol: Literal["v5", "v311"] = "v311" if mqtt.protocol == "v311" else "v5"
         if url is None:
@@ -127,16 +169,28 @@ class HubService:
                      "machine publish there ([mqtt] url = \"%s\" in their edge.toml)", url, url)
         elif mqtt.protocol == "auto":
             protocol = "v5"
-        self.ingest = Ingest(parse_broker_url(url), mqtt, self.settings.ingest, self.storage,
-                             self.registry, self.metrics, protocol=protocol,
-                             dead_letters=self.dead_letters, rollups=self.rollup_state,
-                             on_fatal=self._fatal, live=self.live)
-        self.ingest.start()
-        if mqtt.probe if mqtt.probe is not None else self.broker is None:
-            self._start_probe(url, protocol)
-        self.rollups.start()
-        for forwarder in self.forwarders:
-            forwarder.start()
+        # The ingest's own readings feed the live stream only while it receives them all.
+        feed_live = self.role == "api" or (self.role == "serve" and bool(mqtt.shared_group))
+        if self.ingests:
+            self._client_lock = claim_client_id(self.state_path.parent, mqtt.client_id)
+            self.ingest = Ingest(parse_broker_url(url), mqtt, self.settings.ingest,
+                                 self.storage, self.registry, self.metrics, protocol=protocol,
+                                 dead_letters=self.dead_letters, rollups=self.rollup_state,
+                                 on_fatal=self._fatal,
+                                 live=self.live if self.role == "serve" and not feed_live
+                                 else None)
+            self.ingest.start()
+            if mqtt.probe if mqtt.probe is not None else self.broker is None:
+                self._start_probe(url, protocol)
+            if not self.retiring:
+                self.housekeeping.start()
+            log.info("ingest as MQTT client %s%s", mqtt.client_id,
+                     f", readings shared in group {mqtt.shared_group}" if mqtt.shared_group
+                     else "")
+        if feed_live:
+            self.live_feed = LiveFeed(parse_broker_url(url), mqtt, self.settings.ingest,
+                                      self.live, protocol=protocol)
+            self.live_feed.start()
         log.info("storage: %s", self.storage.describe())
 
     def _start_probe(self, url: str, protocol: Literal["v5", "v311"]) -> None:
@@ -144,7 +198,7 @@ class HubService:
         ingest = self.ingest
         assert ingest is not None
         self.broker_probe = BrokerProbe(
-            parse_broker_url(url), self.settings.mqtt, protocol == "v5",
+            parse_broker_url(url), self.mqtt, protocol == "v5",
             link=lambda: (ingest.connected, ingest.connects, ingest.session_present))
         self.broker_probe.start()
 
@@ -164,6 +218,7 @@ class HubService:
     def _fatal(self, _exc: BaseException) -> None:
         """Ingest gave up: stop serving and exit non-zero (systemd restarts the hub)."""
         self.exit_code = EXIT_STORAGE_FAILED
+        self._stopped.set()
         if self._server is not None:
             self._server.should_exit = True  # type: ignore[attr-defined]
 
@@ -176,13 +231,18 @@ class HubService:
 
     def stop(self) -> None:
         """Stop forwarders, ingest (flushing and acking what it holds), broker, storage."""
-        for forwarder in self.forwarders:
-            forwarder.stop()
+        if self.live_feed is not None:
+            self.live_feed.stop()
         if self.broker_probe is not None:
             self.broker_probe.stop()
         if self.ingest is not None:
-            self.ingest.stop()
-        self.rollups.stop()
+            self.ingest.stop(end_session=self.retiring)
+        self.housekeeping.stop()  # forwarders and rollups, if this process ran them
+        if self._client_lock is not None:
+            self._client_lock.release()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
         if self.broker is not None:
             self.broker.stop()
         self.storage.close()
@@ -200,7 +260,8 @@ class HubService:
         on_started: Callable[[], None] | None = None,
         on_stopping: Callable[[], None] | None = None,
     ) -> None:
-        """Run until SIGINT/SIGTERM: ingest in the background, the API in the foreground.
+        """Run until SIGINT/SIGTERM: ingest (``serve``) or the live feed (``api``) in the
+        background, the API in the foreground.
 
         ``on_started`` runs once ingest is up and before the API starts; ``on_stopping``
         runs first on the way out.
@@ -243,3 +304,56 @@ class HubService:
             if on_stopping is not None:
                 on_stopping()
             self.stop()
+
+    def run_ingest(self, on_started: Callable[[], None] | None = None,
+                   retire: bool = False) -> None:
+        """``fabcity hub ingest``: run until SIGINT/SIGTERM or a fatal storage error
+        (``retire``: until this worker's session is drained and ended, :mod:`hub.retire`)."""
+        group = self.settings.mqtt.shared_group
+        if retire and (group is None or self.mqtt.client_id == self.settings.mqtt.client_id):
+            raise ConfigError("--retire takes a worker out of its shared group: it needs "
+                              "[mqtt] shared_group and the worker's --worker-id")
+        self.retiring = retire
+        previous = {sig: signal.signal(sig, lambda _signum, _frame: self._stopped.set())
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.start()
+            if retire:
+                from hub.retire import drain_and_leave
+
+                assert self.ingest is not None
+                assert group is not None
+                if not drain_and_leave(self.ingest, group):
+                    self.retiring = False  # keep the session: nothing was drained
+                    raise ConfigError(f"--retire: cannot reach the broker {self.mqtt.url}")
+                return
+            self._serve_metrics()
+            if on_started is not None:
+                on_started()
+            self._stopped.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.stop()
+
+    def request_stop(self) -> None:
+        """Make :meth:`run_ingest` return (as SIGTERM does)."""
+        self._stopped.set()
+
+    def _serve_metrics(self) -> None:
+        """``[ingest] metrics_port`` (plus a numeric worker id): this worker's /metrics."""
+        port = self.settings.ingest.metrics_port
+        if port is None:
+            return
+        from prometheus_client import start_http_server
+
+        suffix = self.mqtt.client_id.removeprefix(self.settings.mqtt.client_id).lstrip("-")
+        port += int(suffix) if suffix.isdigit() else 0
+        host = self.settings.ingest.metrics_host
+        try:
+            self._metrics_server, _thread = start_http_server(
+                port, host, registry=self.metrics.prometheus)
+        except OSError as exc:
+            raise ConfigError(f"ingest.metrics_port: cannot listen on {host}:{port}: "
+                              f"{exc.strerror}") from None
+        log.info("ingest metrics on http://%s:%d/metrics", host, port)

@@ -1,5 +1,7 @@
 """The hub's FastAPI application: open-data API, Prometheus metrics, the citizen page."""
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +61,12 @@ def _mount_docs(app: FastAPI) -> None:
         )
 
 
-def create_app(ctx: HubContext) -> FastAPI:
-    """Build the app around a running hub's storage, registry, metrics and MQTT probe."""
+def create_app(
+    ctx: HubContext,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+) -> FastAPI:
+    """Build the app around a running hub's storage, registry, metrics and MQTT probe
+    (``lifespan``: what the server runs at start and stop, e.g. an API worker's hub parts)."""
     offline_docs = _offline_docs_dir() is not None
     app = FastAPI(
         title="fabcity hub",
@@ -69,6 +75,7 @@ def create_app(ctx: HubContext) -> FastAPI:
         docs_url=None if offline_docs else "/docs",
         redoc_url=None,
         dependencies=[Depends(reject_unknown_parameters), Depends(storage_slot)],
+        lifespan=lifespan,
     )
     app.state.ctx = ctx
     install_error_handlers(app)
