@@ -20,6 +20,10 @@ Clocks start before the hub connects (in the backlog runs, before it can take th
 message); what was stored is counted in storage afterwards, and the script exits 1 if any
 reading is missing. Run: ``make bench`` or
 ``.venv/bin/python benchmarks/ingest.py [--backend all] [--readings 500000] [--single 30000]``.
+
+``--workers 1,2,4`` measures instead N ``fabcity hub ingest`` processes sharing the readings
+through an MQTT v5 shared subscription, with each process's CPU
+(:mod:`benchmarks.ingest_workers`).
 """
 
 from __future__ import annotations
@@ -386,8 +390,13 @@ def main() -> int:
                         help="readings in the 50-per-message runs (default 500,000)")
     parser.add_argument("--single", type=int, default=30_000,
                         help="messages in the one-reading-per-message runs (default 30,000)")
+    parser.add_argument("--workers", metavar="N[,N…]",
+                        help="instead: N fabcity hub ingest processes on one shared "
+                             "subscription, e.g. 1,2,4 (50 readings/msg, --readings each)")
     args = parser.parse_args()
     backends = BACKENDS if args.backend == "all" else (args.backend,)
+    if args.workers:
+        return workers_main(backends, [int(n) for n in args.workers.split(",")], args.readings)
     batches = args.readings // 50
     runs: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -427,6 +436,32 @@ def main() -> int:
             servers.stop()
             broker.stop()
     return report(runs, backends)
+
+
+def workers_main(backends: Sequence[str], counts: Sequence[int], readings: int) -> int:
+    """``--workers``: drain ``readings`` with each number of ingest worker processes."""
+    from benchmarks.ingest_workers import WorkersRun, database_pids, run_workers
+    from benchmarks.ingest_workers import report as report_workers
+
+    runs: list[WorkersRun] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        broker = Mosquitto(workdir / "mosquitto").start()
+        servers = Servers(workdir, backends)
+        print("conditions:", conditions(servers), flush=True)
+        try:
+            for backend in backends:
+                for count in counts:
+                    runs.append(run_workers(backend, count, broker, servers, workdir,
+                                            readings // 50, 50, database_pids(servers)))
+                    print(f"  {backend}, {count} workers: {runs[-1].readings_s:,.0f} "
+                          f"readings/s", flush=True)
+        finally:
+            servers.stop()
+            broker.stop()
+    status = report_workers(runs)
+    print("\nconditions after:", conditions())
+    return status
 
 
 def report(runs: list[Run], backends: Sequence[str]) -> int:
