@@ -106,8 +106,10 @@ FROM (
 ) b JOIN series s ON s.id = b.series
 ORDER BY {names}, b.bucket
 """
+# Reads return the series id, not its names: five strings per row cost more than the row
+# (``SqliteStorage._names`` puts them back, one tuple of names per series).
 _READ_ROLLUP = """
-SELECT {names}, s.unit, r.start_ms, r.count, r.sum, r.min, r.max, r.first, r.last, r.increase
+SELECT r.series, r.start_ms, r.count, r.sum, r.min, r.max, r.first, r.last, r.increase
 FROM series s CROSS JOIN rollups r ON r.series = s.id
 WHERE r.resolution_ms = ? AND {where}
 ORDER BY {names}, r.start_ms
@@ -348,12 +350,37 @@ class SqliteStorage(Storage):
                                       metric=q.metric)
         return f"{where} AND {ts} >= ? AND {ts} < ?", [*params, q.start_ms, q.end_ms]
 
+    def _names(self, q: ReadingQuery) -> dict[int, tuple[str, str, str, str, str | None]]:
+        """Series id -> (site, device, sensor, metric, unit) of the series ``q`` selects.
+        Asked after the rows: a series is written before its points and never deleted, so
+        every id those rows hold is here."""
+        where, params = self._filters(site=q.site, device=q.device, sensor=q.sensor,
+                                      metric=q.metric)
+        return {row[0]: row[1:] for row in self._select(
+            f"SELECT s.id, {_NAMES}, s.unit FROM series s WHERE {where}", params)}
+
     def raw(self, q: ReadingQuery) -> list[Reading]:
         where, params = self._where(q, "p.ts_ms")
-        sql = (f"SELECT {_NAMES}, p.ts_ms, p.value, s.unit, p.flags "
+        sql = (f"SELECT p.series, p.ts_ms, p.value, p.flags "
                f"FROM series s CROSS JOIN points p ON p.series = s.id WHERE {where} "
                f"ORDER BY {_NAMES}, p.ts_ms LIMIT ?")
-        return [_reading(row) for row in self._select(sql, [*params, q.limit])]
+        rows = self._select(sql, [*params, q.limit])
+        if not rows:
+            return []
+        names = self._names(q)
+        out: list[Reading] = []
+        add = out.append
+        current = -1
+        site = device = sensor = metric = ""
+        unit: str | None = None
+        for series, ts_ms, value, flags in rows:
+            if series != current:
+                current = series
+                site, device, sensor, metric, unit = names[series]
+            # Built without checks (see _reading): the points were checked readings.
+            add(_new_tuple(Reading, (site, device, sensor, metric, value, ts_ms, unit,
+                                     tuple(flags.split(",")) if flags else ())))
+        return out
 
     def stats(self, q: ReadingQuery) -> list[BucketStats]:
         if q.every_ms is None or q.every_ms <= 0:
@@ -394,7 +421,11 @@ class SqliteStorage(Storage):
         per_bucket = max(1, (q.every_ms or resolution_ms) // resolution_ms)
         cap = min(q.limit * per_bucket, 2**62)
         sql = _READ_ROLLUP.format(names=_NAMES, where=where) + " LIMIT ?"
-        return [_stats(row) for row in self._select(sql, [resolution_ms, *params, cap])]
+        rows = self._select(sql, [resolution_ms, *params, cap])
+        if not rows:
+            return []
+        names = self._names(q)
+        return [BucketStats(*names[row[0]], *row[1:]) for row in rows]
 
     def first_ms(self) -> int | None:
         row = self._select("SELECT MIN((SELECT MIN(ts_ms) FROM points WHERE series = s.id)) "
