@@ -118,3 +118,43 @@ def test_stored_batches_are_confirmed_after_the_write_once_per_device(
         watcher.close()
         ingest.stop()
         storage.close()
+
+
+def test_every_worker_of_a_shared_subscription_confirms_what_it_stored(
+        mosquitto: Mosquitto, tmp_path: Path) -> None:
+    workers = []
+    for n in (1, 2):
+        storage = SqliteStorage(tmp_path / f"hub-{n}.db")
+        metrics = HubMetrics()
+        ingest = Ingest(parse_broker_url(mosquitto.url),
+                        HubMqttConfig(url=mosquitto.url, client_id=f"hub-{n}",
+                                      shared_group="confirm-test"),
+                        IngestConfig(), storage, DeviceRegistry(tmp_path / f"registry-{n}.db"),
+                        metrics, protocol="v5")
+        ingest.start()
+        workers.append((ingest, storage, metrics))
+    watcher = Watcher(mosquitto)
+    device = paho.Client(CallbackAPIVersion.VERSION2, client_id="pi-1")
+    device.connect("127.0.0.1", mosquitto.port)
+    device.loop_start()
+    try:
+        _wait(lambda: all(ingest.connected for ingest, _, _ in workers))
+        time.sleep(0.3)  # subscriptions in place
+        for batch in range(20):  # batches of 5: sequence numbers 0-4, 5-9, ...
+            payload = _batch("pi-1", batch * 5, [float(batch * 5 + i) for i in range(5)], True)
+            device.publish("fabcity/v1/lab/pi-1/readings", payload, qos=1).wait_for_publish(5)
+
+        def confirmed() -> set[int]:
+            ranges = [pair for _, body in watcher.seen for pair in body["stored"]]  # type: ignore[attr-defined]
+            return {n for first, last in ranges for n in range(first, last + 1)}
+
+        _wait(lambda: confirmed() == set(range(100)))
+        assert all(metrics.confirmations._value.get() > 0 for _, _, metrics in workers), \
+            "both workers stored some batches and confirmed them with their own client"
+    finally:
+        device.disconnect()
+        device.loop_stop()
+        watcher.close()
+        for ingest, storage, _ in workers:
+            ingest.stop()
+            storage.close()
