@@ -149,7 +149,11 @@ class Agent:
     def stop(self) -> None:
         if self.running():
             os.kill(self.pid, signal.SIGTERM)
-            self.proc.wait(20)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:  # figures are taken: do not hang on a slow stop
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait(10)
 
 
 class Figures:
