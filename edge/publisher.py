@@ -330,6 +330,9 @@ class Publisher:
                 sent.mid = None  # the broker holds it now (in memory only, until a snapshot)
                 if not self.confirming:
                     self._done(sent)
+                elif not sent.done:  # the timeout runs from the moment the broker took it
+                    sent.due = time.monotonic() + self._resend_s
+                    self._next_due = min(self._next_due, sent.due)
             if not self.confirming and self._unconfirmed:  # confirmation just turned off
                 for sent in list(self._unconfirmed.values()):
                     if sent.mid is None:
@@ -435,7 +438,8 @@ class Publisher:
             if self._reconnected:
                 self._reconnected = False
                 for sent in self._unconfirmed.values():
-                    sent.due = 0.0
+                    if sent.mid is None:  # paho resends the others itself, PUBACK and all
+                        sent.due = 0.0
                 self._last_confirmed = now  # resend all of them once, then time again
             elif now < self._next_due:
                 return  # the common case: called at every wake-up, nothing to look at

@@ -141,14 +141,21 @@ def test_after_a_broker_crash_unconfirmed_batches_go_again_once(
         _wait(lambda: len(hub.ranges()) == 2, what="two batches")
         time.sleep(1.3)  # PUBACKed, and the hub's session is in the broker's snapshot
         assert mosquitto.proc is not None
+        mosquitto.proc.send_signal(signal.SIGSTOP)  # no PUBACK for what comes now
+        base = now_ms() - 5_000
+        buffer.put([Reading("lab", "pi-1", "seq", "count", float(i), base + i, "1")
+                    for i in range(100, 200)])
+        publisher.wake()
+        time.sleep(0.5)  # handed to paho, which waits for the PUBACKs
         mosquitto.stop(signal.SIGKILL)
         mosquitto.start()
-        # Long before the 60 s timeout: the reconnect alone makes the agent resend, and
-        # only the agent (paho had nothing in flight), so each batch arrives once more.
-        _wait(lambda: len(hub.ranges()) >= 4, 20, what="the batches sent again")
-        time.sleep(0.5)
-        assert sorted(hub.ranges()) == [(1, 50), (1, 50), (51, 100), (51, 100)]
-        hub.confirm([(1, 100)])
+        # Long before the 60 s timeout, the reconnect alone resends everything unconfirmed:
+        # the PUBACKed batches by the agent, the others by paho, none by both.
+        _wait(lambda: len(hub.ranges()) >= 6, 20, what="the batches sent again")
+        time.sleep(1.0)
+        assert sorted(hub.ranges()) == [(1, 50), (1, 50), (51, 100), (51, 100), (101, 150),
+                                        (151, 200)]
+        hub.confirm([(1, 200)])
         _wait(lambda: len(buffer) == 0, what="the buffer drained")
     finally:
         publisher.stop()
