@@ -1,9 +1,9 @@
 """Reconnect storm: 1,000 edge agents lose a restarting broker and come back.
 
 Each simulated agent is the agent's own buffer and publisher (``benchmarks/fleet.py``:
-``edge/buffer.py`` in a temporary file, ``edge/publisher.py`` with paho's threaded loop, two
-threads per agent), sampling ``--metrics`` readings every ``--interval-s``. paho's threaded
-loop cannot hold more than about 330 clients in one process (its select() refuses
+``edge/buffer.py`` in a temporary file, ``edge/publisher.py`` with paho's threaded loop, a
+few threads per agent), sampling ``--metrics`` readings every ``--interval-s``. paho's threaded
+loop cannot hold more than 340 clients in one process (its select() refuses
 descriptors above 1023), so the agents run in ``--processes`` child processes. A real
 Mosquitto (the project's config; the open-file limit raised to the hard limit, which the
 broker inherits) and a real hub (``fabcity hub serve``, SQLite) take them. After
@@ -220,7 +220,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=8,
-                        help="agent processes (at most ~330 agents in each)")
+                        help="agent processes (at most 340 agents in each)")
     parser.add_argument("--metrics", default="pm2_5,pm10", help="readings per agent per sample")
     parser.add_argument("--interval-s", type=float, default=5.0)
     parser.add_argument("--steady-s", type=float, default=10.0)

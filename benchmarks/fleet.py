@@ -223,7 +223,7 @@ def pct(values: list[float], p: float) -> float:
 
 # paho's threaded loop watches its socket and a socketpair with select(), which refuses any
 # descriptor above 1023 (FD_SETSIZE): the client then drops its connection before CONNECT,
-# again and again. Three such descriptors per agent put the ceiling near 330 agents in one
+# again and again. Three such descriptors per agent put the ceiling at 340 agents in one
 # process, and only if the buffers' three SQLite descriptors each are kept above 1023.
 SELECT_FD_LIMIT = 1024
 
