@@ -19,12 +19,14 @@ out from blocks reserved durably in the store, so neither a restart nor a power 
 One process at a time opens a buffer.
 """
 
+import atexit
 import hashlib
 import logging
 import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -64,6 +66,17 @@ CREATE TABLE IF NOT EXISTS buffer (
 );
 """
 _Row = tuple[int, str, str, str, str, float, str, int, str | None]
+_open_buffers: "weakref.WeakSet[Buffer]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_buffers() -> None:
+    """A process that exits without closing its buffers still commits and removes its spools."""
+    for buffer in list(_open_buffers):
+        try:
+            buffer.close()
+        except (OSError, sqlite3.Error) as exc:
+            log.error("buffer %s: cannot close at exit: %s", buffer.path, exc)
 
 
 def spool_path(path: str | Path, spool_dir: str | Path | None = None) -> Path:
@@ -118,6 +131,7 @@ class Buffer:
                 raise ConfigError(
                     f"buffer.spool_dir: cannot open {self.spool_path}: {exc}") from None
         self._in_txn = False  # the store has an open transaction, committed when due
+        self._new_due = False  # a new deadline the committer may not know of yet
         self._txn_due = 0.0  # monotonic time by which it must commit
         self._puts: deque[tuple[int, float]] = deque()  # (last id, monotonic time) per put
         self._closed = False
@@ -136,6 +150,7 @@ class Buffer:
             self._committer = threading.Thread(target=self._commit_when_due,
                                                name="buffer-commit", daemon=True)
             self._committer.start()
+        _open_buffers.add(self)
 
     def __len__(self) -> int:
         return self._count
@@ -166,6 +181,7 @@ class Buffer:
                 except BaseException:
                     self._spool.execute("ROLLBACK")
                     raise
+                self._new_due = self._new_due or not self._puts
                 self._puts.append((rows[-1][0], time.monotonic()))
             else:
                 self._begin()
@@ -177,7 +193,7 @@ class Buffer:
                 self._drop_oldest(overflow)
             if self._spool is None:
                 self._commit()
-            self._due.notify()
+            self._wake_committer()
 
     def take(self, after_id: int, limit: int) -> list[tuple[int, Reading]]:
         """Up to ``limit`` oldest readings with an id above ``after_id``, with their ids."""
@@ -217,7 +233,7 @@ class Buffer:
                         "DELETE FROM buffer WHERE id BETWEEN ? AND ?", (first, last)).rowcount
                 if self._spool is None:
                     self._commit()
-                self._due.notify()
+                self._wake_committer()
             self._count -= removed
         return removed
 
@@ -228,6 +244,7 @@ class Buffer:
                 return
             self._closed = True
             self._due.notify()
+        _open_buffers.discard(self)
         if self._committer is not None:
             self._committer.join(10)
         with self._lock:
@@ -247,6 +264,15 @@ class Buffer:
             self._conn.execute("BEGIN IMMEDIATE")
             self._in_txn = True
             self._txn_due = time.monotonic() + self.commit_interval_s
+            self._new_due = True
+
+    def _wake_committer(self) -> None:
+        """Wake the committer only for a deadline it may not know: about once per interval,
+        not once per put. A later deadline than the one it sleeps towards needs no wake-up:
+        it looks again when it wakes."""
+        if self._new_due:
+            self._new_due = False
+            self._due.notify()
 
     def _commit(self) -> None:
         """One transaction: spooled readings into the store, pending deletes; then empty

@@ -242,3 +242,15 @@ def test_ids_never_repeat_even_when_readings_never_reached_the_card(path: Path) 
     reopened = Buffer(path)
     reopened.put(readings(3, 1))
     assert reopened.take(0, 10)[0][0] > last
+
+
+def test_a_process_exiting_without_close_commits_and_removes_its_spool(
+        path: Path, tmp_path: Path) -> None:
+    code = ("import sys\nfrom edge.buffer import Buffer\nfrom fabcity.reading import Reading\n"
+            "buffer = Buffer(sys.argv[1], spool_dir=sys.argv[2])\n"
+            f"buffer.put([Reading('lab', 'pi', 'air', 'sequence', 7, {T0}, '1')])\n")
+    spool_dir = tmp_path / "exit-shm"
+    subprocess.run([sys.executable, "-c", code, str(path), str(spool_dir)], check=True,
+                   timeout=30)
+    assert on_card(path) == [7]
+    assert list(spool_dir.iterdir()) == []
