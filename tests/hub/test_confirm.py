@@ -12,6 +12,9 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.buffer import Buffer
+from edge.config import MqttConfig, PublishConfig
+from edge.publisher import Publisher
 from fabcity.codec import encode_batch
 from fabcity.errors import ReadingsRefused
 from fabcity.mqtt import parse_broker_url
@@ -21,6 +24,7 @@ from hub.deadletters import DeadLetters
 from hub.ingest import Ingest
 from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
+from hub.storage.base import ReadingQuery
 from hub.storage.sqlite import SqliteStorage
 from tests.servers import Mosquitto
 
@@ -158,3 +162,41 @@ def test_every_worker_of_a_shared_subscription_confirms_what_it_stored(
         for ingest, storage, _ in workers:
             ingest.stop()
             storage.close()
+
+
+def test_a_stopped_workers_turn_reaches_a_live_worker_through_the_agents_resends(
+        mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """Mosquitto keeps handing a stopped group member its turn; a confirming agent sends
+    again what stays unconfirmed, and the copies that the live worker gets are stored."""
+    workers = []
+    for n in (1, 2):
+        storage = SqliteStorage(tmp_path / f"hub-{n}.db")
+        ingest = Ingest(parse_broker_url(mosquitto.url),
+                        HubMqttConfig(url=mosquitto.url, client_id=f"hub-{n}",
+                                      shared_group="resend-test"),
+                        IngestConfig(), storage, DeviceRegistry(tmp_path / f"registry-{n}.db"),
+                        HubMetrics(), protocol="v5")
+        ingest.start()
+        workers.append((ingest, storage))
+    (live, live_storage), (stopped, stopped_storage) = workers
+    buffer = Buffer(tmp_path / "buffer.db")
+    base = now_ms() - 60_000
+    buffer.put([Reading("lab", "pi-1", "air", "co2", float(i), base + i, "ppm")
+                for i in range(500)])
+    publisher = Publisher("lab", "pi-1", buffer, MqttConfig(url=mosquitto.url),
+                          PublishConfig(batch_size=50, linger_s=0, confirm_timeout_s=0.3))
+    try:
+        _wait(lambda: live.connected and stopped.connected)
+        time.sleep(0.3)  # both in the group
+        stopped.stop()  # its session and its turn stay at the broker
+        publisher.start()
+        _wait(lambda: len(buffer) == 0, 30)
+        query = ReadingQuery(metric="co2", start_ms=base - 1, end_ms=base + 1_000)
+        assert len(live_storage.query(query)) == 500
+        assert publisher.resent > 0
+    finally:
+        publisher.stop()
+        live.stop()
+        live_storage.close()
+        stopped_storage.close()
+        buffer.close()
