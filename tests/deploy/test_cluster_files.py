@@ -46,8 +46,12 @@ def test_each_broker_node_is_one_of_three_behind_the_balancer(compose: dict[str,
         aliases = [services[n]["networks"]["fabcity"]["aliases"][0] for n in nodes]
         assert aliases == ["broker1", "broker2", "broker3"]
     balancer = (DEPLOY / "haproxy" / "haproxy.cfg").read_text()
-    assert re.findall(r"server broker\d (broker\d):8883", balancer) == [
-        "broker1", "broker2", "broker3"]
+    for port in ("8883", "1883"):  # devices over TLS, the hub processes inside
+        assert re.findall(rf"server broker\d (broker\d):{port}", balancer) == [
+            "broker1", "broker2", "broker3"]
+        assert f"bind :{port}" in balancer
+    hub = load_settings(HubSettings, DEPLOY / "hub.cluster.toml")
+    assert hub.mqtt.url == "mqtt://haproxy:1883"
 
 
 def test_emqx_seeds_name_every_emqx_node(compose: dict[str, Any]) -> None:
@@ -61,7 +65,8 @@ def test_emqx_seeds_name_every_emqx_node(compose: dict[str, Any]) -> None:
 
 def test_brokers_keep_the_limits_the_hub_relies_on() -> None:
     emqx = (DEPLOY / "emqx" / "base.hocon").read_text()
-    assert f"max_packet_size = {MAX_PAYLOAD_BYTES}" in emqx
+    packet_kib = re.search(r"max_packet_size = (\d+)KB", emqx).group(1)  # type: ignore[union-attr]
+    assert int(packet_kib) * 1024 == MAX_PAYLOAD_BYTES
     queue = int(re.search(r"max_mqueue_len = (\d+)", emqx).group(1))  # type: ignore[union-attr]
     assert queue >= 1_000_000  # EMQX drops the oldest beyond it (default 1,000)
     vernemq = dict(line.split(" = ", 1) for line in
