@@ -12,8 +12,9 @@ worker's metrics port) adds up to every reading; the store is then counted to ch
 nothing is missing.
 
 The CPU time of every process (workers, Mosquitto, the database) during the drain is read
-from ``/proc/<pid>/stat``: it shows where the ceiling is (a process near 100 % of one core,
-or the cores all busy).
+from ``/proc/<pid>/stat``, and how busy the whole machine was (every process, ours or not)
+from ``/proc/stat``: a process near 100 % of one core is the ceiling; cores all busy while
+ours get less is a machine shared with other work; neither is a wait (a database's fsync).
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14, 15)
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (``/proc/stat``)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return (sum(values) - idle) / TICKS, sum(values) / TICKS
+
+
 @dataclass
 class WorkersRun:
     backend: str
@@ -52,6 +60,7 @@ class WorkersRun:
     stored: int
     seconds: float
     cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU seconds
+    machine_busy: float = 0.0  # share of all cores busy during the drain (any process)
 
     @property
     def readings_s(self) -> float:
@@ -136,6 +145,7 @@ def run_workers(backend: str, workers: int, broker: Mosquitto, servers: Any, wor
         pids = {f"worker {i}": p.proc.pid for i, p in enumerate(procs) if p.proc}
         pids.update({"mosquitto": broker.proc.pid if broker.proc else 0, **db_pids})
         before = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+        machine_before = machine_busy()
         t0 = time.perf_counter()
         for p in procs:
             assert p.proc is not None
@@ -151,12 +161,14 @@ def run_workers(backend: str, workers: int, broker: Mosquitto, servers: Any, wor
                 continue
         elapsed = time.perf_counter() - t0
         cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items() if pid}
+        busy, total = (after - first for after, first in zip(machine_busy(), machine_before,
+                                                              strict=True))
     finally:
         for p in procs:
             if p.proc is not None and p.proc.poll() is None:
                 p.proc.send_signal(signal.SIGCONT)
             p.terminate()
-    return WorkersRun(backend, workers, expected, stored, elapsed, cpu)
+    return WorkersRun(backend, workers, expected, stored, elapsed, cpu, busy / total)
 
 
 def _free(port: int) -> bool:
@@ -178,9 +190,21 @@ def _answers(port: int) -> bool:
     return True
 
 
+def cpu_per_reading(run: WorkersRun) -> tuple[float, float, float]:
+    """CPU µs per reading of the workers (together), the broker and the database: unlike
+    readings/s, this does not shrink when other work shares the machine."""
+    workers = sum(v for k, v in run.cpu.items() if k.startswith("worker"))
+    broker = run.cpu.get("mosquitto", 0.0)
+    database = sum(v for k, v in run.cpu.items() if not k.startswith("worker")
+                   and k != "mosquitto")
+    return tuple(1e6 * v / run.readings for v in (workers, broker, database))  # type: ignore[return-value]
+
+
 def report(runs: list[WorkersRun]) -> int:
-    """Print readings/s and each process's CPU share of the drain; 1 if readings are missing."""
-    print(f"\n{'back-end':<10} {'workers':>7} {'readings/s':>11} {'s':>6}  CPU during the drain "
+    """Print readings/s, the CPU each part spent per reading and each process's CPU share
+    of the drain; 1 if readings are missing."""
+    print(f"\n{'back-end':<10} {'workers':>7} {'readings/s':>11} {'s':>5} {'machine':>7}  "
+          f"{'µs CPU/reading: hub':>19} {'broker':>6} {'db':>5}  CPU of each process "
           "(% of one core)")
     missing = False
     for run in runs:
@@ -188,8 +212,10 @@ def report(runs: list[WorkersRun]) -> int:
                            for name, seconds in run.cpu.items())
         note = "" if run.stored >= run.readings else f"  MISSING {run.readings - run.stored:,}"
         missing |= bool(note)
+        hub, broker, database = cpu_per_reading(run)
         print(f"{run.backend:<10} {run.workers:>7} {run.readings_s:>11,.0f} "
-              f"{run.seconds:>6.1f}  {shares}{note}")
+              f"{run.seconds:>5.1f} {run.machine_busy:>7.0%}  {hub:>19.1f} {broker:>6.1f} "
+              f"{database:>5.1f}  {shares}{note}")
     return 1 if missing else 0
 
 
