@@ -5,13 +5,14 @@ its worker id: every reading is stored once, none lost."""
 import json
 import sqlite3
 import time
+import urllib.request
 from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from fabcity.reading import format_ts, now_ms
-from tests.servers import FabcityProcess, Mosquitto
+from tests.servers import FabcityProcess, Mosquitto, free_port
 
 WORKERS = 3
 MESSAGES = 600
@@ -19,11 +20,21 @@ PER_MESSAGE = 5
 KILL_AFTER = 200  # messages published before the SIGKILL
 
 
-def _config(tmp_path: Path, broker: Mosquitto) -> Path:
+def _config(tmp_path: Path, broker: Mosquitto, metrics_port: int | None = None) -> Path:
     config = tmp_path / "hub.toml"
+    metrics = f"[ingest]\nmetrics_port = {metrics_port}\n" if metrics_port else ""
     config.write_text(f'[mqtt]\nurl = "{broker.url}"\nshared_group = "hubs"\nprobe = false\n'
-                      f'[storage]\nbackend = "sqlite"\npath = "{tmp_path / "hub.db"}"\n')
+                      f'[storage]\nbackend = "sqlite"\npath = "{tmp_path / "hub.db"}"\n'
+                      + metrics)
     return config
+
+
+def _stored_by(port: int) -> float:
+    """Readings a worker stored (new or replayed), from its own metrics port."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        return sum(float(line.split()[1]) for line in resp.read().decode().splitlines()
+                   if line.startswith(("fabcity_readings_stored_total ",
+                                       "fabcity_readings_duplicate_total ")))
 
 
 def _stored(db: Path) -> int:
@@ -49,7 +60,8 @@ def _worker(config: Path, tmp_path: Path, index: int, run: int) -> FabcityProces
 def test_a_killed_worker_resumes_its_session_and_nothing_is_lost_or_doubled(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    config = _config(tmp_path, mosquitto)
+    metrics_port = free_port()  # worker N serves its metrics on metrics_port + N
+    config = _config(tmp_path, mosquitto, metrics_port)
     workers = [_worker(config, tmp_path, i, 1) for i in range(WORKERS)]
     restarted: FabcityProcess | None = None
     publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="pi-workers",
@@ -69,10 +81,13 @@ def test_a_killed_worker_resumes_its_session_and_nothing_is_lost_or_doubled(
             if seq == KILL_AFTER:
                 workers[1].kill()  # SIGKILL: its unacked messages stay in its session
             time.sleep(0.002)
-        time.sleep(2)
+        settled, previous = _stored(tmp_path / "hub.db"), -1
+        while settled != previous:  # the two live workers have stored their share
+            time.sleep(1)
+            previous, settled = settled, _stored(tmp_path / "hub.db")
         # Mosquitto keeps the dead worker's in-flight messages in its session and goes on
         # handing it its turn of the group's new messages until it returns.
-        held = MESSAGES * PER_MESSAGE - _stored(tmp_path / "hub.db")
+        held = MESSAGES * PER_MESSAGE - settled
         assert held > 0
         restarted = FabcityProcess(
             ["hub", "ingest", "-c", str(config), "--worker-id", "1"],
@@ -87,6 +102,8 @@ def test_a_killed_worker_resumes_its_session_and_nothing_is_lost_or_doubled(
             total, distinct = conn.execute(
                 "SELECT COUNT(*), COUNT(DISTINCT ts_ms) FROM points").fetchone()
         assert total == distinct == MESSAGES * PER_MESSAGE
+        # what the broker held for the killed worker went to it, not to the others
+        assert _stored_by(metrics_port + 1) >= held
     finally:
         publisher.loop_stop()
         publisher.disconnect()
