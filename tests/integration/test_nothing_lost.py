@@ -83,10 +83,13 @@ def test_broker_restart_while_edge_publishes_loses_nothing(
 def test_readings_leave_the_buffer_only_on_puback(
     mosquitto: Mosquitto, make_edge  # type: ignore[no-untyped-def]
 ) -> None:
-    """A frozen broker acks nothing: every reading the agent made since stays buffered."""
+    """A frozen broker acks nothing: every reading the agent made since stays buffered.
+
+    No hub here, so the agent deletes on the PUBACK (``confirm = false``): with confirmation
+    its buffer would never drain in the first place."""
     import signal
 
-    edge: Edge = make_edge()
+    edge: Edge = make_edge(publish="confirm = false\n")
     edge.process.start()
     wait_until(lambda: edge.buffer.exists() and len(edge.buffered()) < 20 and
                edge.process.output().count("connected to") > 0,
