@@ -1,12 +1,14 @@
 """How fast ``GET /api/v1/readings`` turns readings into JSON: one pydantic model per row
-(the former route) against plain rows encoded by json, orjson or msgspec, then the whole
-request through the ASGI app on SQLite.
+(the former route) against plain rows encoded by json, orjson or msgspec (when installed) and
+rows written straight from the tuples (``readings_json``, the route now); then gzip of the
+answers (zlib levels against ISA-L), and the whole request through the ASGI app on SQLite.
 
 Two answers: 10,000 raw readings of one series, and a day at 1-minute buckets over 10 series
 (14,400 readings). Run: ``.venv/bin/python benchmarks/api_serialise.py [--repeat 7]``.
 """
 
 import argparse
+import gzip
 import json
 import os
 import platform
@@ -15,10 +17,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import msgspec
 import orjson
 from fastapi.testclient import TestClient
 
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fabcity.reading import Reading, format_ts
 from hub.api import create_app
 from hub.api.schemas import ReadingPublic, ReadingsPublic, ReadingsQueryPublic
-from hub.api.serialise import reading_dicts
+from hub.api.serialise import reading_dicts, readings_json
 from hub.context import HubContext
 from hub.registry import DeviceRegistry
 from hub.storage.sqlite import SqliteStorage
@@ -36,16 +37,26 @@ T0_MS = 1_794_960_000_000
 DAY_MS = 86_400_000
 
 
+def _installed(name: str) -> bool:
+    try:
+        version(name)
+    except PackageNotFoundError:
+        return False
+    return True
+
+
 def conditions() -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    libs = ", ".join(f"{n} {version(n)}" for n in ("fastapi", "pydantic", "orjson", "msgspec"))
+    libs = ", ".join(f"{n} {version(n)}" for n in ("fastapi", "pydantic", "orjson", "isal",
+                                                   "msgspec") if _installed(n))
     return (f"cpus {os.cpu_count()}, load {load}, Python {platform.python_version()}, "
             f"{platform.machine()}, {libs}")
 
 
 def raw_readings() -> list[Reading]:
-    return [Reading("street-12", "pi-air", "air", "pm2_5", 10.0 + i % 37 / 10, T0_MS + i * 1000)
-            for i in range(10_000)]
+    """Values and times as sensors give them (noisy values, any millisecond)."""
+    return [Reading("street-12", "pi-air", "air", "pm2_5", 10.0 + (i * 7919 % 1000) / 137,
+                    T0_MS + i * 1000 + i * 37 % 1000) for i in range(10_000)]
 
 
 def bucket_readings() -> list[Reading]:
@@ -73,12 +84,37 @@ def plain(encode: Callable[[object], bytes]) -> Callable[[list[Reading]], bytes]
     return run
 
 
+def straight(rows: list[Reading]) -> bytes:
+    return orjson.dumps({"query": query_echo(), "count": len(rows), "truncated": False,
+                         "readings": orjson.Fragment(readings_json(rows))})
+
+
 ENCODERS: dict[str, Callable[[list[Reading]], bytes]] = {
-    "pydantic model per row (before)": before,
+    "pydantic model per row (first route)": before,
     "dicts + json": plain(lambda o: json.dumps(o, separators=(",", ":")).encode()),
-    "dicts + msgspec": plain(msgspec.json.encode),
-    "dicts + orjson (now)": plain(orjson.dumps),
+    "dicts + orjson (before)": plain(orjson.dumps),
+    "rows straight from tuples (now)": straight,
 }
+try:
+    import msgspec
+
+    ENCODERS["dicts + msgspec"] = plain(msgspec.json.encode)
+except ImportError:
+    pass
+
+
+def compressors() -> dict[str, Callable[[bytes], bytes]]:
+    out: dict[str, Callable[[bytes], bytes]] = {
+        f"zlib level {n}": lambda b, n=n: gzip.compress(b, compresslevel=n, mtime=0)  # type: ignore[misc]
+        for n in (1, 4, 6)}
+    try:
+        from isal import igzip
+    except ImportError:
+        return out
+    for n in (1, 2):
+        out[f"ISA-L level {n}"] = lambda b, n=n: igzip.compress(  # type: ignore[misc]
+            b, compresslevel=n, mtime=0)
+    return out
 
 
 def best_ms(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
@@ -102,6 +138,13 @@ def main() -> None:
         for label, encode in ENCODERS.items():
             best, median = best_ms(lambda e=encode, r=rows: e(r), args.repeat)  # type: ignore[misc]
             print(f"  {label:34s} {best:8.1f} {median:8.1f}")
+        body = straight(rows)
+        assert body == plain(orjson.dumps)(rows)  # the same bytes
+        print(f"  gzip of the {len(body):,}-byte answer: size, best / median ms")
+        for label, compress in compressors().items():
+            size = len(compress(body))
+            best, median = best_ms(lambda c=compress, b=body: c(b), args.repeat)  # type: ignore[misc]
+            print(f"  {label:34s} {size:>9,} B ({size / len(body):5.1%}) {best:6.1f} {median:6.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         storage = SqliteStorage(Path(tmp) / "bench.db", synchronous="normal")
         registry = DeviceRegistry(Path(tmp) / "registry.db")
