@@ -92,8 +92,13 @@ def test_api_workers_serve_what_ingest_workers_store(mosquitto: Mosquitto,
                 or processes[2].output().count("live stream connected") < 2:
             assert time.monotonic() < deadline, [p.output() for p in processes]
             time.sleep(0.05)
+        # four connections, spread over both API processes; each is subscribed once its
+        # first frame (retry:) arrived, and only then are readings published
         readers = [Reader(f"{url}/api/v1/stream?device=pi-1").start() for _ in range(4)]
-        time.sleep(1)  # the four connections are spread over both API processes
+        deadline = time.monotonic() + 60
+        while not all(reader.raw for reader in readers):
+            assert time.monotonic() < deadline, "a live stream never answered"
+            time.sleep(0.05)
         _publish(mosquitto, "pi-1", range(20))
         for reader in readers:  # every API process's live stream has every reading
             events = reader.wait_for(20, timeout_s=30)
