@@ -85,6 +85,8 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=4000, help="messages in the backlog")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=30, help="functions listed")
+    parser.add_argument("--gil", action="store_true",
+                        help="sample only the thread holding the GIL (what one process shares)")
     parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks here")
     parser.add_argument("--py-spy", dest="py_spy", help="path of the py-spy binary")
     args = parser.parse_args()
@@ -97,7 +99,8 @@ def main() -> int:
         print("conditions:", conditions(), flush=True)
         spy = subprocess.Popen([py_spy, "record", "--pid", str(os.getpid()), "--format", "raw",
                                 "--threads", "--nonblocking", "--rate", str(args.rate),
-                                "--output", str(raw)], stdout=subprocess.DEVNULL,
+                                "--output", str(raw), *(["--gil"] if args.gil else [])],
+                               stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
         time.sleep(1)  # attached
         try:
