@@ -20,6 +20,7 @@ One process at a time opens a buffer.
 """
 
 import atexit
+import fcntl
 import hashlib
 import logging
 import os
@@ -95,6 +96,23 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     return conn
 
 
+def _claim(path: Path) -> int:
+    """Lock ``<path>.lock`` for this buffer's lifetime: two agents draining one buffer would
+    send and delete each other's readings, and both would spool the same ids. The kernel
+    releases the lock when the process dies, so a SIGKILLed agent never leaves it behind."""
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise ConfigError(f"buffer.path: {path} is in use by another buffer (process "
+                          f"{owner}); give each agent its own buffer file") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
 class Buffer:
     """A bounded FIFO of readings, safe to share between threads."""
 
@@ -117,6 +135,7 @@ class Buffer:
         self.spool_path: Path | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._claim = _claim(self.path)
             self._conn = _connect(self.path, synchronous.upper())
             self._conn.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
@@ -257,6 +276,7 @@ class Buffer:
                     if self.spool_path is not None:
                         for suffix in ("", "-wal", "-shm"):
                             Path(f"{self.spool_path}{suffix}").unlink(missing_ok=True)
+                os.close(self._claim)  # last: the files are closed, another owner may come
 
     # Everything below runs with self._lock held.
     def _begin(self) -> None:

@@ -49,6 +49,7 @@ def die(buffer: Buffer) -> None:
     buffer._conn.close()
     if buffer._spool is not None:
         buffer._spool.close()
+    os.close(buffer._claim)  # the kernel releases a dead process's lock
 
 
 @pytest.fixture(autouse=True, params=[1.0, 0.0], ids=["spooled", "commit-per-batch"])
@@ -238,7 +239,9 @@ def test_ids_never_repeat_even_when_readings_never_reached_the_card(path: Path) 
     last = buffer.take(0, 10)[-1][0]
     buffer.remove([(0, last)])
     die(buffer)  # nothing was committed to the card
-    assert Buffer(path).take(0, 10) == []
+    after_crash = Buffer(path)
+    assert after_crash.take(0, 10) == []
+    after_crash.close()
     reopened = Buffer(path)
     reopened.put(readings(3, 1))
     assert reopened.take(0, 10)[0][0] > last
@@ -254,3 +257,19 @@ def test_a_process_exiting_without_close_commits_and_removes_its_spool(
                    timeout=30)
     assert on_card(path) == [7]
     assert list(spool_dir.iterdir()) == []
+
+
+def test_a_second_buffer_on_the_same_file_is_refused_until_the_first_closes(path: Path) -> None:
+    first = Buffer(path)
+    with pytest.raises(ConfigError, match=rf"in use by another buffer \(process {os.getpid()}\)"):
+        Buffer(path)
+    first.close()
+    Buffer(path).close()
+
+
+def test_a_killed_owner_leaves_no_lock_behind(path: Path) -> None:
+    code = ("import os, sys\nfrom edge.buffer import Buffer\nBuffer(sys.argv[1])\n"
+            "os.kill(os.getpid(), 9)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], timeout=30, check=False)
+    assert done.returncode == -9
+    Buffer(path).close()

@@ -60,7 +60,12 @@ def test_status_and_meta_are_the_contract_models_both_sides_decode(
     publisher = _publisher(mosquitto, tmp_path)
     publisher.start()
     _wait(lambda: publisher.connected)
+    # Connected is the CONNACK; the retained status and meta follow it (later on a busy machine).
+    wanted = {"fabcity/v1/lab/pi-1/status", "fabcity/v1/lab/pi-1/meta"}
+    deadline = time.monotonic() + 20
     held = _retained(mosquitto, "fabcity/v1/lab/pi-1/+")
+    while not wanted <= held.keys() and time.monotonic() < deadline:
+        held = _retained(mosquitto, "fabcity/v1/lab/pi-1/+", settle_s=0.5)
     publisher.stop()
     status = decode_status(held["fabcity/v1/lab/pi-1/status"])
     assert status.state == "online" and status.buffered == 0 and status.dropped == 0
