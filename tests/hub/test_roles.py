@@ -118,3 +118,38 @@ def test_api_workers_serve_what_ingest_workers_store(mosquitto: Mosquitto,
     finally:
         for process in processes:
             assert process.terminate() == 0, process.output()
+
+
+def test_serve_sharing_the_readings_streams_every_reading_live(mosquitto: Mosquitto,
+                                                                tmp_path: Path) -> None:
+    """``serve`` with a shared group gets only its share through ingest: its live stream
+    comes from a subscription of its own."""
+    port = free_port()
+    config = tmp_path / "hub.toml"
+    config.write_text(f'[mqtt]\nurl = "{mosquitto.url}"\nshared_group = "hubs"\nprobe = false\n'
+                      f'[storage]\npath = "{tmp_path / "hub.db"}"\n[api]\nport = {port}\n')
+    processes = [FabcityProcess(["hub", "serve", "-c", str(config)], tmp_path / "serve.log"),
+                 FabcityProcess(["hub", "ingest", "-c", str(config), "--worker-id", "1"],
+                                tmp_path / "ingest1.log")]
+    for process in processes:
+        process.start()
+    try:
+        wait_for_port(port, 120)
+        deadline = time.monotonic() + 120
+        while "live stream connected" not in processes[0].output() \
+                or "new session" not in processes[1].output():
+            assert time.monotonic() < deadline, [p.output() for p in processes]
+            time.sleep(0.05)
+        reader = Reader(f"http://127.0.0.1:{port}/api/v1/stream?device=pi-2").start()
+        while not reader.raw:
+            assert time.monotonic() < deadline, "the live stream never answered"
+            time.sleep(0.05)
+        _publish(mosquitto, "pi-2", range(20))
+        events = reader.wait_for(20, timeout_s=30)
+        assert sorted(e.json()["value"] for e in events) == list(range(20))
+        reader.close()
+        assert "ingest as MQTT client fabcity-hub-1, readings shared in group hubs" in (
+            processes[1].output())
+    finally:
+        for process in processes:
+            assert process.terminate() == 0, process.output()
