@@ -150,26 +150,37 @@ def downsample(storage: "Storage", q: ReadingQuery) -> list[Reading]:
     """One reading per series and bucket of ``q.every_ms``, valued by ``q.agg``."""
     assert q.every_ms is not None
     out: list[Reading] = []
+    add = out.append
+    agg, limit = q.agg, q.limit
+    mean = agg == "mean"
     previous: BucketStats | None = None
     # The first reading of each series is built (and checked) in full; the others of the
-    # same series reuse its names and unit: a 1-minute day is 1,440 readings per series.
-    checked: Reading | None = None
+    # same series reuse its names and unit (kept in locals): a 1-minute day is 1,440
+    # readings per series.
+    site = device = sensor = metric = ""
+    unit: str | None = None
     for row in bucket_stats(storage, q):
-        value = value_of(row, q.agg, previous)
+        if mean and row.count:  # value_of's common case, inline
+            value = row.sum / row.count
+            if not math.isfinite(value):
+                value = value_of(row, agg, previous)
+        else:
+            value = value_of(row, agg, previous)
         previous = row
         if not math.isfinite(value):  # beyond the float range: no honest number to give
             if (tally := _omitted.get()) is not None:
                 tally.count += 1
             continue
-        if (checked is not None and checked.metric == row.metric and checked.sensor == row.sensor
-                and checked.device == row.device and checked.site == row.site):
-            out.append(_new_tuple(Reading, (checked.site, checked.device, checked.sensor,
-                                            checked.metric, float(value), row.start_ms,
-                                            checked.unit, ())))
+        if (row.metric == metric and row.sensor == sensor and row.device == device
+                and row.site == site):
+            add(_new_tuple(Reading, (site, device, sensor, metric, float(value), row.start_ms,
+                                     unit, ())))
         else:
             checked = Reading(row.site, row.device, row.sensor, row.metric, value,
                               row.start_ms, row.unit)
-            out.append(checked)
-        if len(out) >= q.limit:
+            site, device, sensor, metric, unit = (checked.site, checked.device, checked.sensor,
+                                                  checked.metric, checked.unit)
+            add(checked)
+        if len(out) >= limit:
             break
     return out
