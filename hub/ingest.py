@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -43,6 +43,7 @@ from fabcity.topic import PREFIX, Kind, Topic, subscription
 from hub.config import HubMqttConfig, IngestConfig
 from hub.confirm import ACK_QOS, Confirmations
 from hub.deadletters import DeadLetters, write_or_refuse
+from hub.last_seen import LastSeenBuffer
 from hub.live import LiveBroadcaster
 from hub.metrics import HubMetrics
 from hub.puback import ack_all
@@ -278,7 +279,16 @@ class Ingest:
 
     # The store thread: one transaction per batch, then the acks, in arrival order.
     def _store_loop(self) -> None:
-        while (batch := self._decoded.get()) is not None:
+        last_seen = LastSeenBuffer(self._write_seen)
+        while True:
+            try:  # with last-seen times pending, wake up when they are due
+                batch = self._decoded.get(timeout=last_seen.due_in() if last_seen.pending
+                                          else None)
+            except queue.Empty:
+                last_seen.flush()
+                continue
+            if batch is None:
+                break
             for kind, count in batch.kinds.items():
                 self.metrics.messages_in.labels(kind).inc(count)
             if self.failed is not None or not self._store(batch.readings):
@@ -286,16 +296,21 @@ class Ingest:
                 # messages to the next session.
                 continue
             if batch.seen:
-                try:
-                    self.registry.seen(batch.seen)
-                except Exception:  # last-seen times are a convenience, readings are not
-                    log.exception("could not update the device registry")
+                last_seen.add(batch.seen)
+                last_seen.flush_if_due()
             # Subscribed at QoS 1, so every PUBACK goes in one write; QoS 2 cannot arrive.
             ack_all(self.client, [msg.mid for msg in batch.messages if msg.qos == 1])
             if len(batch.confirms):  # stored before confirmed: _store returned, so it is durable
                 self._confirm(batch.confirms)
             if self.live is not None:  # stored and acked: on to live clients (never raises)
                 self.live.publish(batch.readings, self._refused)
+        last_seen.flush()
+
+    def _write_seen(self, seen: Mapping[tuple[str, str], int]) -> None:
+        try:
+            self.registry.seen(seen)
+        except Exception:  # last-seen times are a convenience, readings are not
+            log.exception("could not update the device registry")
 
     def _confirm(self, confirms: Confirmations) -> None:
         """Tell each device that asked which of its batches this write stored. With this

@@ -211,6 +211,35 @@ def test_a_decoding_bug_is_counted_and_the_flow_goes_on(
     assert metrics.rejected.labels("internal_error")._value.get() == 5  # type: ignore[attr-defined]
 
 
+def test_last_seen_reaches_other_processes_within_a_second_and_on_stop(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Last-seen times are written at most once a second, yet none is lost: a device's first
+    batch at once, a later one by the timer with nothing else arriving, the last on stop."""
+    storage = SqliteStorage(tmp_path / "hub.db")
+    ingest = _ingest(mosquitto, storage, tmp_path)
+    reader = DeviceRegistry(tmp_path / "registry.db")  # as an API process reads it
+
+    def last_seen() -> int:
+        devices = reader.devices()
+        return devices[0].last_seen_ms or 0 if devices else 0
+
+    before = now_ms()
+    _publish(mosquitto, 5)
+    _wait(lambda: last_seen() >= before, timeout_s=5)
+    first = last_seen()
+    time.sleep(0.3)
+    _publish(mosquitto, 1)
+    _wait(lambda: storage.count() == 6)
+    _wait(lambda: last_seen() >= first + 300, timeout_s=3)  # no later batch, no stop
+    second = last_seen()
+    _publish(mosquitto, 1)
+    _wait(lambda: storage.count() == 7)
+    ingest.stop()
+    assert last_seen() > second
+    reader.close()
+
+
 def test_status_and_meta_feed_the_registry(mosquitto: Mosquitto, tmp_path: Path) -> None:
     storage = SqliteStorage(tmp_path / "hub.db")
     ingest = _ingest(mosquitto, storage, tmp_path)
