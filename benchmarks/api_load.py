@@ -6,9 +6,15 @@ real Mosquitto and a real hub (``fabcity hub serve`` in a child process) on it. 
 feeds ingest at ``--rate`` readings/s; a poller reads the store's ``latest`` table through its
 own connection every 20 ms to time each reading from publish to stored. Meanwhile:
 
-* ``--clients`` (200) async clients (httpx) each ask ``--each`` times
+* ``--clients`` (200) async clients each ask ``--each`` times
   ``/api/v1/readings?metric=pm2_5&every=1m&start=-24h``: p50/p95 latency, 503 count;
 * 20 clients for ``--seconds``: requests/s and p95.
+
+The clients are a minimal asyncio HTTP/1.1 client (one keep-alive connection each,
+``Accept-Encoding: gzip`` like a browser, the body read by Content-Length or chunks and kept as
+bytes; one answer per phase is inflated and parsed to check it), so that they, on the same
+CPUs, cost less than the hub per answer; latency is request sent -> last body byte. The CPU per
+answer of the hub, of the clients and of the feed is printed beside the figures.
 
 Prints the hub's peak RSS (VmHWM) and its RSS 5 s after the last request, ingest lag p50/p95,
 the write-ahead log's size, and the machine's conditions. Targets: p95 <= 2 s, peak RSS <=
@@ -20,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
+import json
 import os
 import platform
 import sqlite3
@@ -34,7 +42,6 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -178,40 +185,151 @@ class Feed:
         conn.close()
 
 
-async def hammer(url: str, clients: int, each: int | None, seconds: float | None
-                 ) -> tuple[list[float], int, dict[str, int], float]:
-    """Latencies of 200s, count of 503s, other failures by status or error, the wall time."""
-    latencies: list[float] = []
-    busy = 0
-    failed: dict[str, int] = {}
-    deadline = time.monotonic() + (seconds or 1e9)
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+class HttpError(Exception):
+    """The hub's answer is not HTTP/1.1 as this client reads it."""
 
-    async def one_client(client: httpx.AsyncClient) -> None:
-        nonlocal busy
+
+class LeanConnection:
+    """One keep-alive HTTP/1.1 connection asking like a browser (``Accept-Encoding: gzip``)
+    and keeping the body as bytes: neither inflated nor parsed, so the clients' CPU per answer
+    stays well under the hub's. Reconnects on the next request after an error or a close."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, target: str) -> tuple[int, dict[str, str], bytes, float]:
+        """Status, headers (lower-case names), raw body, seconds from the request sent to the
+        last body byte."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self.reader, self.writer
+        assert reader is not None
+        request = (f"GET {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                   "Accept: application/json\r\nAccept-Encoding: gzip\r\n\r\n").encode()
+        try:
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status_line, *lines = head[:-4].decode("latin-1").split("\r\n")
+            version, status, _ = (status_line + " ").split(" ", 2)
+            if not version.startswith("HTTP/1."):
+                raise HttpError(f"status line {status_line!r}")
+            headers: dict[str, str] = {}
+            for line in lines:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            if "chunked" in headers.get("transfer-encoding", "").lower():
+                body = await self._chunked(reader)
+            elif "content-length" in headers:
+                body = await reader.readexactly(int(headers["content-length"]))
+            else:  # delimited by the end of the connection
+                body = await reader.read()
+                headers["connection"] = "close"
+            elapsed = time.perf_counter() - started
+        except BaseException:
+            self.close()
+            raise
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return int(status), headers, body, elapsed
+
+    @staticmethod
+    async def _chunked(reader: asyncio.StreamReader) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            size = int((await reader.readline()).split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append((await reader.readexactly(size + 2))[:-2])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def check_answer(headers: dict[str, str], body: bytes) -> tuple[str | None, str]:
+    """Why one answer's body is not the expected readings JSON (None when it is): inflated
+    if gzipped, parsed, ``count`` pm2_5 readings with a timestamp and a value each; and what
+    it was (encoding, bytes sent and inflated, readings)."""
+    encoding = headers.get("content-encoding", "identity")
+    what = f"{encoding}, {len(body):,} B"
+    try:
+        if encoding == "gzip":
+            body = gzip.decompress(body)
+            what += f" -> {len(body):,} B"
+        answer = json.loads(body)
+        readings = answer["readings"]
+        what += f", {len(readings):,} readings"
+        if not readings or answer["count"] != len(readings):
+            return f"count {answer['count']} for {len(readings)} readings", what
+        wrong = [r for r in readings if r["metric"] != "pm2_5" or "ts" not in r or "value" not in r]
+        return (f"{len(wrong)} readings not pm2_5 with ts and value" if wrong else None), what
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+        return f"{type(exc).__name__}: {exc}", what
+
+
+class Phase:
+    """What the clients of one phase saw."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []  # of 200s: request sent -> last body byte
+        self.busy = 0  # 503s
+        self.failed: dict[str, int] = {}  # other statuses and errors
+        self.wall_s = 0.0
+        self.cpu_s = 0.0  # CPU of the clients' thread (the event loop) only
+        self.sample: str | None = "no answer checked"  # check_answer of the first 200
+        self.sample_was = ""  # encoding, sizes and readings of the checked answer
+
+
+async def hammer(host: str, port: int, clients: int, each: int | None, seconds: float | None
+                 ) -> Phase:
+    """``clients`` connections, each asking ``QUERY`` one request at a time."""
+    phase = Phase()
+    deadline = time.monotonic() + (seconds or 1e9)
+
+    async def one_client() -> None:
+        connection = LeanConnection(host, port)
         n = 0
         while (each is None or n < each) and time.monotonic() < deadline:
             n += 1
-            started = time.perf_counter()
             try:
-                answer = await client.get(QUERY)
-            except httpx.HTTPError as exc:
-                failed[type(exc).__name__] = failed.get(type(exc).__name__, 0) + 1
+                async with asyncio.timeout(300):
+                    status, headers, body, elapsed = await connection.get(QUERY)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                    HttpError, ValueError) as exc:
+                phase.failed[type(exc).__name__] = phase.failed.get(type(exc).__name__, 0) + 1
                 continue
-            if answer.status_code == 200:
-                latencies.append(time.perf_counter() - started)
-            elif answer.status_code == 503:
-                busy += 1
-                await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
+            if status == 200:
+                phase.latencies.append(elapsed)
+                if phase.sample == "no answer checked":
+                    phase.sample, phase.sample_was = check_answer(headers, body)
+                continue
+            if status == 503:
+                phase.busy += 1
             else:
-                code = str(answer.status_code)
-                failed[code] = failed.get(code, 0) + 1
-                await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
+                phase.failed[str(status)] = phase.failed.get(str(status), 0) + 1
+            await asyncio.sleep(float(headers.get("retry-after", "1")))
+        connection.close()
 
-    t0 = time.perf_counter()
-    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
-        await asyncio.gather(*(one_client(client) for _ in range(clients)))
-    return latencies, busy, failed, time.perf_counter() - t0
+    t0, cpu0 = time.perf_counter(), time.thread_time()
+    await asyncio.gather(*(one_client() for _ in range(clients)))
+    phase.wall_s, phase.cpu_s = time.perf_counter() - t0, time.thread_time() - cpu0
+    return phase
+
+
+def cpu_line(phase: Phase, hub_s: float, own_s: float) -> str:
+    """CPU per answer of the hub, of the clients (their event loop's thread) and of the rest
+    of this process (the feed and the poller), and the sample check of one answer."""
+    n = max(1, len(phase.latencies))
+    checked = "ok" if phase.sample is None else f"WRONG ({phase.sample})"
+    return (f"CPU per answer: hub {hub_s * 1000 / n:.1f} ms, clients {phase.cpu_s * 1000 / n:.1f} "
+            f"ms, feed and poller {(own_s - phase.cpu_s) * 1000 / n:.1f} ms; sample answer "
+            f"({phase.sample_was or 'none'}) {checked}")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -235,7 +353,7 @@ def main() -> int:
 
     print(f"cpus {os.cpu_count()}, load {os.getloadavg()}, python {platform.python_version()}, "
           f"sqlite {sqlite3.sqlite_version}, fastapi {version_of('fastapi')}, uvicorn "
-          f"{version_of('uvicorn')}, httpx {version_of('httpx')}")
+          f"{version_of('uvicorn')}; clients: asyncio HTTP/1.1, gzip accepted, bodies kept raw")
     args.dir.mkdir(parents=True, exist_ok=True)
     db = args.dir / "hub.db"
     if args.rebuild or not db.exists():
@@ -268,20 +386,18 @@ def main() -> int:
             thread.start()
         time.sleep(3)
         idle_kib = rss_kib(hub.pid, "VmRSS")
-        (lat, busy, failed, wall), hub_s, own_s = cpu_split(
-            hub.pid, lambda: asyncio.run(hammer(url, args.clients, args.each, None)))
-        print(f"{args.clients} clients x {args.each}: {len(lat)} answered in {wall:.1f} s, "
+        burst, hub_s, own_s = cpu_split(
+            hub.pid, lambda: asyncio.run(hammer("127.0.0.1", port, args.clients, args.each, None)))
+        lat = burst.latencies
+        print(f"{args.clients} clients x {args.each}: {len(lat)} answered in {burst.wall_s:.1f} s, "
               f"p50 {pct(lat, 50):.2f} s, p95 {pct(lat, 95):.2f} s, max {max(lat or [0]):.2f} s; "
-              f"503: {busy}, other failures: {failed}; CPU per answer: hub "
-              f"{hub_s * 1000 / max(1, len(lat)):.1f} ms, clients and feed "
-              f"{own_s * 1000 / max(1, len(lat)):.1f} ms")
-        (lat20, busy20, failed20, wall20), hub_s, own_s = cpu_split(
-            hub.pid, lambda: asyncio.run(hammer(url, 20, None, args.seconds)))
+              f"503: {burst.busy}, other failures: {burst.failed}; {cpu_line(burst, hub_s, own_s)}")
+        steady, hub_s, own_s = cpu_split(
+            hub.pid, lambda: asyncio.run(hammer("127.0.0.1", port, 20, None, args.seconds)))
+        lat20, wall20 = steady.latencies, steady.wall_s
         print(f"20 clients for {wall20:.0f} s: {len(lat20) / wall20:.1f} requests/s, p50 "
               f"{pct(lat20, 50) * 1000:.0f} ms, p95 {pct(lat20, 95) * 1000:.0f} ms; 503: "
-              f"{busy20}, other failures: {failed20}; CPU per answer: hub "
-              f"{hub_s * 1000 / max(1, len(lat20)):.1f} ms, clients and feed "
-              f"{own_s * 1000 / max(1, len(lat20)):.1f} ms")
+              f"{steady.busy}, other failures: {steady.failed}; {cpu_line(steady, hub_s, own_s)}")
         time.sleep(5)
         feed.stop.set()
         for thread in threads:
@@ -312,6 +428,8 @@ def main() -> int:
         (f"20 clients {len(lat20) / wall20:.0f} requests/s < {TARGET_RATE_S}",
          len(lat20) / wall20 < TARGET_RATE_S),
         (f"{lost} published readings never stored", lost > 0),
+        (f"burst sample answer: {burst.sample}", burst.sample is not None),
+        (f"20-client sample answer: {steady.sample}", steady.sample is not None),
     ) if missed]
     print("all targets met" if not misses else "TARGET MISSED: " + "; ".join(misses))
     return 1 if misses else 0
