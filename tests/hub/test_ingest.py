@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +18,7 @@ from fabcity.mqtt import parse_broker_url
 from fabcity.reading import Reading, now_ms
 from hub.config import HubMqttConfig, IngestConfig
 from hub.deadletters import DeadLetters
-from hub.ingest import MAX_UNEXPECTED_FAILURES, Ingest
+from hub.ingest import GC_GEN0_THRESHOLD, MAX_UNEXPECTED_FAILURES, Ingest, tune_gc
 from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
 from hub.storage.base import ReadingQuery
@@ -312,3 +313,15 @@ def test_a_replayed_message_stores_nothing_and_moves_the_duplicate_counter(
     ingest.stop()
     assert storage.count() == 30
     assert metrics.readings_stored._value.get() == 30  # type: ignore[attr-defined]
+
+
+def test_starting_ingest_makes_the_collector_run_less_often() -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, *before[1:])
+        tune_gc()
+        assert gc.get_threshold() == (GC_GEN0_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
