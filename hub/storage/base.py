@@ -77,6 +77,11 @@ class ReadingQuery:
                        every_ms=every_ms if every_ms is not None else self.every_ms)
 
 
+#: A :class:`BucketStats` as a plain tuple, same fields in the same order.
+StatsRow = tuple[str, str, str, str, str | None, int, int, float, float, float, float, float,
+                 float]
+
+
 @dataclass(slots=True)
 class BucketStats:
     """Everything any aggregate needs about one series in one time bucket.
@@ -195,6 +200,14 @@ class Storage(ABC):
         """Stored rollup rows of ``resolution_ms`` matching ``q``'s filters and range,
         ordered by series then bucket start. A back-end may stop after
         ``q.limit * q.every_ms / resolution_ms`` rows: no more can reach ``q.limit`` buckets."""
+
+    def read_rollup_rows(self, resolution_ms: int, q: ReadingQuery) -> list[StatsRow]:
+        """:meth:`read_rollup` as plain tuples in :class:`BucketStats` field order (a
+        1-minute answer read from 1-minute rollups needs no object per row). Default: built
+        from :meth:`read_rollup`."""
+        return [(r.site, r.device, r.sensor, r.metric, r.unit, r.start_ms, r.count, r.sum,
+                 r.min, r.max, r.first, r.last, r.increase)
+                for r in self.read_rollup(resolution_ms, q)]
 
     def expire(self, now_ms: int) -> int:
         """Delete what is older than its retention, for back-ends that do not expire data

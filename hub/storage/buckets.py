@@ -13,17 +13,17 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING
 
 from fabcity.reading import Reading
-from hub.storage.base import ROLLUP_RESOLUTIONS_MS, BucketStats, ReadingQuery
+from hub.storage.base import ROLLUP_RESOLUTIONS_MS, BucketStats, ReadingQuery, StatsRow
 
 if TYPE_CHECKING:
     from hub.storage.base import Storage
 
 __all__ = ["OmittedBuckets", "bucket_stats", "counter_step", "counting_omitted", "downsample",
-           "merge", "rollup_plan", "value_of"]
+           "downsample_rollup_rows", "downsample_stats", "merge", "rollup_plan", "value_of"]
 
 
 @dataclass(slots=True)
@@ -148,6 +148,88 @@ def bucket_stats(storage: "Storage", q: ReadingQuery) -> list[BucketStats]:
 
 def downsample(storage: "Storage", q: ReadingQuery) -> list[Reading]:
     """One reading per series and bucket of ``q.every_ms``, valued by ``q.agg``."""
+    assert q.every_ms is not None
+    plan = rollup_plan(storage, q)
+    if plan is not None and plan[0] == q.every_ms:
+        return downsample_rollup_rows(storage, q, plan[1], plan[2])
+    return downsample_stats(storage, q)
+
+
+def _row_of(stats: BucketStats) -> StatsRow:
+    return (stats.site, stats.device, stats.sensor, stats.metric, stats.unit, stats.start_ms,
+            stats.count, stats.sum, stats.min, stats.max, stats.first, stats.last,
+            stats.increase)
+
+
+_ROW_ORDER = itemgetter(0, 1, 2, 3, 5)  # series, then bucket start (a StatsRow)
+
+
+def downsample_rollup_rows(storage: "Storage", q: ReadingQuery, a: int, b: int) -> list[Reading]:
+    """:func:`downsample_stats` when the buckets are the rollups' own (``every`` = their
+    resolution, rollups readable over ``[a, b)``): every row is a bucket, nothing merges, so
+    the rows go from tuples to readings without a :class:`BucketStats` each nor a merge pass.
+    The answer is the same, reading for reading."""
+    assert q.every_ms is not None
+    resolution = q.every_ms
+    rows: list[StatsRow] = []
+    if q.start_ms < a:
+        rows += map(_row_of, storage.stats(q.window(q.start_ms, a, resolution)))
+    rows += storage.read_rollup_rows(resolution, q.window(a, b))
+    if b < q.end_ms:
+        rows += map(_row_of, storage.stats(q.window(b, q.end_ms, resolution)))
+    rows.sort(key=_ROW_ORDER)  # three runs, each ordered: a linear merge
+    out: list[Reading] = []
+    add = out.append
+    agg, limit = q.agg, q.limit
+    field = _FIELDS.get(agg)  # min, max, first, last, sum: one field of the row
+    mean, increase = agg == "mean", agg == "increase"
+    tally = _omitted.get()
+    # As downsample_stats: the first reading of a series is checked, the others reuse it.
+    site = device = sensor = metric = ""
+    unit: str | None = None
+    last_key: tuple[str, str, str, str] | None = None
+    last_value = 0.0  # ``last`` of the row before, for a counter's step into this bucket
+    value: float
+    for row in rows:
+        key = row[:4]
+        if mean:
+            count = row[6]
+            value = row[7] / count if count else value_of(BucketStats(*row), agg, None)
+            if not math.isfinite(value):
+                value = value_of(BucketStats(*row), agg, None)
+        elif increase:
+            value = row[12]
+            if key == last_key:
+                value += counter_step(last_value, row[10])
+        elif field is not None:
+            value = field(row)
+        else:
+            value = value_of(BucketStats(*row), agg, None)
+        last_key, last_value = key, row[11]
+        if not math.isfinite(value):
+            if tally is not None:
+                tally.count += 1
+            continue
+        if row[3] == metric and row[2] == sensor and row[1] == device and row[0] == site:
+            add(_new_tuple(Reading, (site, device, sensor, metric, float(value), row[5],
+                                     unit, ())))
+        else:
+            checked = Reading(row[0], row[1], row[2], row[3], value, row[5], row[4])
+            site, device, sensor, metric, unit = (checked.site, checked.device, checked.sensor,
+                                                  checked.metric, checked.unit)
+            add(checked)
+        if len(out) >= limit:
+            break
+    return out
+
+
+#: Aggregates that are one field of a :data:`StatsRow`, and its getter.
+_FIELDS = {"sum": itemgetter(7), "min": itemgetter(8), "max": itemgetter(9),
+           "first": itemgetter(10), "last": itemgetter(11)}
+
+
+def downsample_stats(storage: "Storage", q: ReadingQuery) -> list[Reading]:
+    """:func:`downsample` through :func:`bucket_stats`: any bucket size, any back-end."""
     assert q.every_ms is not None
     out: list[Reading] = []
     add = out.append

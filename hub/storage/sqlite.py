@@ -25,6 +25,7 @@ from hub.storage.base import (
     MINUTE_MS,
     BucketStats,
     ReadingQuery,
+    StatsRow,
     Storage,
     StorageOptions,
     retention_ms,
@@ -414,18 +415,25 @@ class SqliteStorage(Storage):
 
         self._transaction("rollup write", insert)
 
-    def read_rollup(self, resolution_ms: int, q: ReadingQuery) -> list[BucketStats]:
-        """Stops after the rows ``q.limit`` buckets can use: a day of 1-minute buckets for 100
-        series is 144,000 rows, of which a 10,000-reading answer needs 10,000."""
+    def _rollup_rows(self, resolution_ms: int, q: ReadingQuery) -> tuple[
+            list[tuple], dict[int, tuple[str, str, str, str, str | None]]]:  # type: ignore[type-arg]
+        """Rollup rows by series id (and the names of the ids). Stops after the rows
+        ``q.limit`` buckets can use: a day of 1-minute buckets for 100 series is 144,000
+        rows, of which a 10,000-reading answer needs 10,000."""
         where, params = self._where(q, "r.start_ms")
         per_bucket = max(1, (q.every_ms or resolution_ms) // resolution_ms)
         cap = min(q.limit * per_bucket, 2**62)
         sql = _READ_ROLLUP.format(names=_NAMES, where=where) + " LIMIT ?"
         rows = self._select(sql, [resolution_ms, *params, cap])
-        if not rows:
-            return []
-        names = self._names(q)
+        return rows, (self._names(q) if rows else {})
+
+    def read_rollup(self, resolution_ms: int, q: ReadingQuery) -> list[BucketStats]:
+        rows, names = self._rollup_rows(resolution_ms, q)
         return [BucketStats(*names[row[0]], *row[1:]) for row in rows]
+
+    def read_rollup_rows(self, resolution_ms: int, q: ReadingQuery) -> list[StatsRow]:
+        rows, names = self._rollup_rows(resolution_ms, q)
+        return [names[row[0]] + row[1:] for row in rows]
 
     def first_ms(self) -> int | None:
         row = self._select("SELECT MIN((SELECT MIN(ts_ms) FROM points WHERE series = s.id)) "

@@ -1,0 +1,101 @@
+"""Buckets of the rollups' own size come straight from rollup rows: the same answer, reading
+for reading, as the general path through bucket statistics."""
+
+from pathlib import Path
+
+import pytest
+
+from fabcity.reading import Reading
+from hub.api.cursor import Cursor, read_after
+from hub.storage.base import MINUTE_MS, ReadingQuery
+from hub.storage.buckets import (
+    counting_omitted,
+    downsample,
+    downsample_stats,
+    rollup_plan,
+)
+from hub.storage.rollup import RollupState, RollupWorker
+from hub.storage.sqlite import SqliteStorage
+
+START = 1_795_000_000_000 // (60 * MINUTE_MS) * (60 * MINUTE_MS)
+MINUTES = 90
+END = START + MINUTES * MINUTE_MS
+ROLLED = START + 60 * MINUTE_MS  # rollups stop here: the rest is read from raw points
+
+
+def _readings() -> list[Reading]:
+    out: list[Reading] = []
+    for k in range(MINUTES * 4):  # every 15 s
+        ts = START + k * 15_000 + 7
+        minute = k // 4
+        if minute % 11 != 5:  # gaps: every 11th minute of the gauges is missing
+            out.append(Reading("a", "d1", "t", "temperature", 20.0 + (k % 7) * 0.1, ts, "C"))
+            out.append(Reading("b", "d2", "h", "humidity", 50.0 - (k % 5) * 0.3, ts, None))
+        counter = float(k % 37) * 3.5  # a counter that resets every 37 readings
+        out.append(Reading("a", "d1", "m", "energy", counter, ts, "Wh"))
+        huge = 1.7e308 if minute in (20, 21, 70) else 1.0  # sums and rises beyond floats
+        out.append(Reading("b", "d3", "x", "flow", huge if k % 2 else 0.0, ts, "l"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> SqliteStorage:
+    path: Path = tmp_path_factory.mktemp("rows")
+    storage = SqliteStorage(path / "hub.db")
+    storage.write(_readings())
+    state = RollupState(path / "state.db", storage.describe())
+    storage.rollups = state
+    RollupWorker(storage, state).run_once(ROLLED + 2 * MINUTE_MS)
+    assert state.readable(MINUTE_MS) == ROLLED
+    return storage
+
+
+def _both(storage: SqliteStorage, q: ReadingQuery) -> tuple[list[Reading], int]:
+    with counting_omitted() as fast_omitted:
+        fast = downsample(storage, q)
+    with counting_omitted() as general_omitted:
+        general = downsample_stats(storage, q)
+    assert fast == general
+    assert [type(r.value) for r in fast] == [type(r.value) for r in general]
+    assert fast_omitted.count == general_omitted.count
+    return fast, fast_omitted.count
+
+
+@pytest.mark.parametrize("agg", ["mean", "min", "max", "first", "last", "sum", "count",
+                                 "increase"])
+@pytest.mark.parametrize("site", [None, "a", "b"])
+@pytest.mark.parametrize(("start", "end"), [
+    (START, END),  # whole minutes, the last 30 from raw points
+    (START + 20_001, END - 9_000),  # partial buckets at both ends
+    (START + 5 * MINUTE_MS + 1, ROLLED - 1),  # the live end inside the rollups
+])
+def test_the_rollup_rows_path_answers_as_the_general_path(
+        store: SqliteStorage, agg: str, site: str | None, start: int, end: int) -> None:
+    q = ReadingQuery(start, end, site, every_ms=MINUTE_MS, agg=agg,  # type: ignore[arg-type]
+                     limit=100_000)
+    plan = rollup_plan(store, q)
+    assert plan is not None and plan[0] == MINUTE_MS  # the rollup rows path is taken
+    found, omitted = _both(store, q)
+    assert found
+    if agg in ("sum", "increase") and site != "a":
+        assert omitted > 0  # the flow's sums and rises beyond floats are left out
+    for limit in (1, 37, 150):
+        assert _both(store, ReadingQuery(start, end, site, every_ms=MINUTE_MS,
+                                         agg=q.agg, limit=limit))[0] == found[:limit]
+
+
+@pytest.mark.parametrize("agg", ["mean", "increase"])
+def test_pages_through_cursors_join_into_the_whole_answer(store: SqliteStorage,
+                                                          agg: str) -> None:
+    q = ReadingQuery(START + 30_000, END, every_ms=MINUTE_MS, agg=agg,  # type: ignore[arg-type]
+                     limit=100_000)
+    whole = downsample_stats(store, q)
+    pages: list[Reading] = []
+    cursor: Cursor | None = None
+    while True:
+        page = read_after(store, q, cursor, 53)
+        pages += page
+        if len(page) < 53:
+            break
+        cursor = Cursor.after(page[-1])
+    assert pages == whole
