@@ -19,7 +19,7 @@ import orjson
 from fabcity.reading import Reading
 
 __all__ = ["CSV_COLUMNS", "csv_rows", "json_bytes", "reading_dicts", "readings_json",
-           "ts_formatter"]
+           "series_json", "ts_formatter"]
 
 CSV_COLUMNS = ("site", "device", "sensor", "metric", "ts", "value", "unit", "flags")
 DAY_MS = 86_400_000
@@ -123,6 +123,39 @@ def readings_json(readings: Sequence[Reading]) -> bytes:
             tail = seconds[ms_of_minute] = f"{ms_of_minute // 1000:02d}.{ms_of_minute % 1000:03d}Z"
         add(f'{head}{date_t}{hour_minute[minute]}{tail}","value":{value},{end}')
     return f"[{','.join(rows)}]".encode()
+
+
+def series_json(names: tuple[str, str, str, str], unit: str | None,
+                rows: Sequence[tuple[int, float, str | None]]) -> bytes:
+    """:func:`readings_json` of one series' ``(ts_ms, value, flags)`` rows (``flags``
+    comma-joined or None, as stored), byte for byte, without a :class:`Reading` per row."""
+    if not rows:
+        return b"[]"
+    values = orjson.dumps([r[1] for r in rows])[1:-1].decode().split(",")
+    site, device, sensor, metric = names
+    head = orjson.dumps({"site": site, "device": device, "sensor": sensor, "metric": metric,
+                         "ts": ""}).decode()[:-2]
+    ends: dict[str | None, str] = {}
+    seconds = _SECOND_MS
+    starts: dict[int, str] = {}  # epoch minute -> the row's text up to the seconds
+    rows_text: list[str] = []
+    add = rows_text.append
+    for (ts_ms, _, flags), value in zip(rows, values, strict=True):
+        end = ends.get(flags)
+        if end is None:
+            end = ends[flags] = orjson.dumps(
+                {"unit": unit, "flags": flags.split(",") if flags else []}).decode()[1:]
+        minute, ms_of_minute = divmod(ts_ms, 60_000)
+        start = starts.get(minute)
+        if start is None:
+            day, minute_of_day = divmod(minute, 1440)
+            start = starts[minute] = (f"{head}{(_EPOCH_DAY + timedelta(days=day)).isoformat()}"
+                                      f"T{_HOUR_MINUTE[minute_of_day]}")
+        tail = seconds.get(ms_of_minute)
+        if tail is None:
+            tail = seconds[ms_of_minute] = f"{ms_of_minute // 1000:02d}.{ms_of_minute % 1000:03d}Z"
+        add(f'{start}{tail}","value":{value},{end}')
+    return f"[{','.join(rows_text)}]".encode()
 
 
 def json_bytes(body: Any) -> bytes:

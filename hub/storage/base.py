@@ -20,7 +20,7 @@ replayed batch stores nothing twice.
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NamedTuple, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,6 +37,7 @@ __all__ = [
     "BucketStats",
     "ReadingQuery",
     "SeriesKey",
+    "SeriesPoints",
     "Storage",
     "StorageOptions",
     "open_storage",
@@ -51,6 +52,15 @@ SeriesKey = tuple[str, str, str, str]  # (site, device, sensor, metric)
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 ROLLUP_RESOLUTIONS_MS = (MINUTE_MS, HOUR_MS)  # finest first
+
+
+class SeriesPoints(NamedTuple):
+    """One series' points in ``[start, end)``, oldest first, at most ``limit``: its unit
+    (``None`` when the series is not stored) and ``(ts_ms, value, flags)`` rows, ``flags``
+    comma-joined or ``None``."""
+
+    unit: str | None
+    rows: list[tuple[int, float, str | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +178,12 @@ class Storage(ABC):
     def raw(self, q: ReadingQuery) -> list[Reading]:
         """Raw readings in ``[q.start_ms, q.end_ms)``, ordered by site, device, sensor,
         metric, then time; at most ``q.limit``. ``q.every_ms`` is ignored."""
+
+    def series_points(self, q: ReadingQuery) -> "SeriesPoints | None":
+        """The raw points of the one series ``q`` names (all four names set) as plain rows,
+        for answers that need no :class:`Reading` per point; ``None`` when this back-end
+        has no such read (callers use :meth:`raw`). ``q.every_ms`` is ignored."""
+        return None
 
     @abstractmethod
     def stats(self, q: ReadingQuery) -> list[BucketStats]:

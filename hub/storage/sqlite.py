@@ -25,6 +25,7 @@ from hub.storage.base import (
     MINUTE_MS,
     BucketStats,
     ReadingQuery,
+    SeriesPoints,
     StatsRow,
     Storage,
     StorageOptions,
@@ -115,6 +116,10 @@ FROM series s CROSS JOIN rollups r ON r.series = s.id
 WHERE r.resolution_ms = ? AND {where}
 ORDER BY {names}, r.start_ms
 """
+_SERIES_ID_UNIT = ("SELECT id, unit FROM series WHERE site = ? AND device = ? AND sensor = ? "
+                   "AND metric = ?")
+_SERIES_POINTS = ("SELECT ts_ms, value, flags FROM points WHERE series = ? AND ts_ms >= ? "
+                  "AND ts_ms < ? ORDER BY ts_ms LIMIT ?")
 
 SeriesKey = tuple[str, str, str, str]
 T = TypeVar("T")
@@ -329,6 +334,10 @@ class SqliteStorage(Storage):
 
     def _select(self, sql: str, params: Sequence[object]) -> list[tuple]:  # type: ignore[type-arg]
         """Run a query on a pooled read connection (waiting for one while all are busy)."""
+        return self._on_reader(lambda conn: conn.execute(sql, params).fetchall())
+
+    def _on_reader(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on a pooled read connection (waiting for one while all are busy)."""
         self._reader_slots.acquire()
         try:
             if self._closed:
@@ -338,7 +347,7 @@ class SqliteStorage(Storage):
             except queue.Empty:
                 conn = self._connect(READ_CACHE_KIB)
             try:
-                return conn.execute(sql, params).fetchall()
+                return work(conn)
             finally:
                 self._readers.put(conn)
         except sqlite3.Error as exc:
@@ -382,6 +391,20 @@ class SqliteStorage(Storage):
             add(_new_tuple(Reading, (site, device, sensor, metric, value, ts_ms, unit,
                                      tuple(flags.split(",")) if flags else ())))
         return out
+
+    def series_points(self, q: ReadingQuery) -> SeriesPoints:
+        """One series by the primary key (series, ts_ms) alone: no join, no names per row."""
+        key = (q.site, q.device, q.sensor, q.metric)
+        if None in key:
+            raise ValueError("series_points needs site, device, sensor and metric")
+
+        def read(conn: sqlite3.Connection) -> SeriesPoints:
+            found = conn.execute(_SERIES_ID_UNIT, key).fetchone()
+            if found is None:
+                return SeriesPoints(None, [])
+            return SeriesPoints(found[1], conn.execute(
+                _SERIES_POINTS, (found[0], q.start_ms, q.end_ms, q.limit)).fetchall())
+        return self._on_reader(read)
 
     def stats(self, q: ReadingQuery) -> list[BucketStats]:
         if q.every_ms is None or q.every_ms <= 0:

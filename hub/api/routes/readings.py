@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import orjson
@@ -17,7 +18,14 @@ from hub.api.deps import ContextDep, ReadingsRequest, ReadingsRequestDep, Storag
 from hub.api.errors import ERROR_RESPONSES
 from hub.api.licence import licence_headers, licences_of
 from hub.api.limits import gate_of
-from hub.api.serialise import CSV_COLUMNS, csv_rows, json_bytes, readings_json, ts_formatter
+from hub.api.serialise import (
+    CSV_COLUMNS,
+    csv_rows,
+    json_bytes,
+    readings_json,
+    series_json,
+    ts_formatter,
+)
 from hub.api.shared_answers import SharedAnswer, answers_of, gzipped, shares_answer
 from hub.context import HubContext
 from hub.storage.base import Storage
@@ -171,26 +179,61 @@ def _accepts_gzip(request: Request) -> bool:
     return "gzip" in request.headers.get("accept-encoding", "")
 
 
+class _Page(NamedTuple):
+    """One JSON page: the readings array, how many, whether cut, its cursor, its sites."""
+
+    readings: bytes
+    size: int
+    truncated: bool
+    cursor: Cursor | None
+    sites: list[str]
+
+
+def _page(storage: Storage, req: ReadingsRequest) -> _Page:
+    found = read_after(storage, req.query, req.cursor, req.limit + 1)
+    truncated = len(found) > req.limit
+    found = found[: req.limit]
+    return _Page(readings_json(found), len(found), truncated,
+                 Cursor.after(found[-1]) if truncated else None, [r.site for r in found])
+
+
+def _one_series_page(storage: Storage, req: ReadingsRequest) -> _Page | None:
+    """A raw page of one named series straight from the stored rows (no :class:`Reading`
+    per point), when the back-end reads so; the same bytes as :func:`_page`. A cursor of
+    such a query lies in that series (``Cursor.check``): the page goes on after it."""
+    q = req.query
+    site, device, sensor, metric = q.site, q.device, q.sensor, q.metric
+    if (q.every_ms is not None or site is None or device is None or sensor is None
+            or metric is None):
+        return None
+    start = q.start_ms if req.cursor is None else max(q.start_ms, req.cursor.ts_ms + 1)
+    found = storage.series_points(replace(q, start_ms=start, limit=req.limit + 1))
+    if found is None:
+        return None
+    truncated = len(found.rows) > req.limit
+    rows = found.rows[: req.limit]
+    names = (site, device, sensor, metric)
+    return _Page(series_json(names, found.unit, rows), len(rows), truncated,
+                 Cursor(*names, rows[-1][0]) if truncated else None, [site] if rows else [])
+
+
 def _json_parts(storage: Storage, ctx: HubContext, req: ReadingsRequest, request: Request,
                 cache: dict[str, str]) -> tuple[dict[str, str], bytes]:
     """The headers (ETag aside) and body of a JSON answer."""
     with counting_omitted() as omitted:
-        found = read_after(storage, req.query, req.cursor, req.limit + 1)
-    truncated = len(found) > req.limit
-    found = found[: req.limit]
-    licences = licences_of(ctx, (r.site for r in found))
+        page = _one_series_page(storage, req) or _page(storage, req)
+    rows, count, truncated, nxt, sites = page
+    licences = licences_of(ctx, sites)
     headers = {**cache, TRUNCATED_HEADER: "true" if truncated else "false",
                **licence_headers(licences.values() or [ctx.open_data.licence])}
     if req.every:
         headers[OMITTED_HEADER] = str(omitted.count)
-    nxt = None
-    if truncated:
-        nxt = Cursor.after(found[-1])
+    if nxt is not None:
         link = f'<{_next_url(request, req, nxt)}>; rel="next"'
         headers["Link"] = f"{link}, {headers['Link']}" if "Link" in headers else link
     body = json_bytes({
-        "query": _query_echo(req), "count": len(found), "truncated": truncated,
-        "readings": orjson.Fragment(readings_json(found)), "next": nxt.encode() if nxt else None,
+        "query": _query_echo(req), "count": count, "truncated": truncated,
+        "readings": orjson.Fragment(rows), "next": nxt.encode() if nxt else None,
         "licence": licences, "attribution": ctx.open_data.attribution,
     })
     return headers, body

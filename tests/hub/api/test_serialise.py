@@ -4,7 +4,7 @@ import orjson
 import pytest
 
 from fabcity.reading import Reading
-from hub.api.serialise import reading_dicts, readings_json
+from hub.api.serialise import reading_dicts, readings_json, series_json
 
 DAY_MS = 86_400_000
 
@@ -55,3 +55,17 @@ def test_a_day_of_buckets() -> None:
     readings = [Reading(f"site-{s}", "dev", "air", "pm2_5", 10 + m % 17 / 3, m * 60_000)
                 for s in range(3) for m in range(1440)]
     assert readings_json(readings) == _encoded_as_dicts(readings)
+
+
+@pytest.mark.parametrize("ts_ms", [
+    0, 1, 59_999, 60_000, DAY_MS - 1, DAY_MS, 1_794_960_123_456, -1, -60_001, -DAY_MS - 1,
+    -62_135_596_800_000, 253_402_300_799_999,
+])
+def test_series_rows_as_readings(ts_ms: int) -> None:
+    names = ("s", "d", "air", "pm2_5")
+    step = -61_001 if ts_ms > 0 else 61_001  # within years 1..9999
+    rows = [(ts_ms, 1.5, None), (ts_ms + step, -0.0, "a,b_2"), (ts_ms + 2 * step, 1e16, "x")]
+    readings = [Reading(*names, value, ts, "ug/m3", tuple(flags.split(",")) if flags else ())
+                for ts, value, flags in rows]
+    assert series_json(names, "ug/m3", rows) == _encoded_as_dicts(readings)
+    assert series_json(names, "ug/m3", []) == b"[]"
