@@ -18,7 +18,9 @@ to its write endpoint by one client, and prints the hub's share of it.
 
 Clocks start before the hub connects (in the backlog runs, before it can take the first
 message); what was stored is counted in storage afterwards, and the script exits 1 if any
-reading is missing. Run: ``make bench`` or
+reading is missing, or if one SQLite process misses its targets (>= 100,000 readings/s
+from a backlog of 50-reading messages; >= 80 % of the MQTT ceiling with one per message).
+Run: ``make bench`` or
 ``.venv/bin/python benchmarks/ingest.py [--backend all] [--readings 500000] [--single 30000]``.
 
 ``--workers 1,2,4`` measures instead N ``fabcity hub ingest`` processes sharing the readings
@@ -465,7 +467,7 @@ def workers_main(backends: Sequence[str], counts: Sequence[int], readings: int) 
 
 
 def report(runs: list[Run], backends: Sequence[str]) -> int:
-    """Print the table; 1 if any run lost readings."""
+    """Print the table; 1 if any run lost readings or missed a target."""
     print(f"\n{'run':<58} {'readings/s':>11} {'msg/s':>8} {'p50 ms':>7} {'p99 ms':>7}  note")
     ceilings = {run.name.split(", ", 1)[1]: run for run in runs
                 if run.name.startswith("mqtt ceiling")}
@@ -486,9 +488,33 @@ def report(runs: list[Run], backends: Sequence[str]) -> int:
         lat = f"{p50:>7.0f} {p99:>7.0f}" if run.latencies_ms else f"{'-':>7} {'-':>7}"
         print(f"{run.name:<58} {run.readings_s:>11,.0f} {run.messages_s:>8,.0f} {lat}  {note}")
     print("\nconditions after:", conditions())
+    misses = target_misses(runs, ceilings)
+    for miss in misses:
+        print("TARGET MISSED:", miss)
     if lost:
         print("FAILED: readings were lost (see LOST above)")
-    return 1 if lost else 0
+    return 1 if lost or misses else 0
+
+
+TARGET_SQLITE_READINGS_S = 100_000  # one process, backlog of 50-reading messages
+TARGET_SHARE_OF_CEILING = 0.80  # one process, backlog of 1-reading messages
+
+
+def target_misses(runs: list[Run], ceilings: dict[str, Run]) -> list[str]:
+    """The single-process targets of the SQLite back-end that this run missed."""
+    misses = []
+    for run in runs:
+        if not run.name.startswith("sqlite: hub, backlog"):
+            continue
+        ceiling = ceilings.get(run.name.split(", ", 1)[1])
+        if run.per_message == 50 and run.readings_s < TARGET_SQLITE_READINGS_S:
+            misses.append(f"{run.name}: {run.readings_s:,.0f} readings/s < "
+                          f"{TARGET_SQLITE_READINGS_S:,}")
+        elif (run.per_message == 1 and ceiling is not None
+              and run.messages_s < TARGET_SHARE_OF_CEILING * ceiling.messages_s):
+            misses.append(f"{run.name}: {run.messages_s / ceiling.messages_s:.0%} of the MQTT "
+                          f"ceiling < {TARGET_SHARE_OF_CEILING:.0%}")
+    return misses
 
 
 if __name__ == "__main__":
