@@ -130,20 +130,30 @@ _new_tuple = tuple.__new__  # a named tuple without checks (nor ``_make``'s leng
 def bucket_stats(storage: "Storage", q: ReadingQuery) -> list[BucketStats]:
     """Statistics per series and bucket of ``q.every_ms`` (rollups where they cover the
     range, raw points elsewhere), ordered by series then bucket start."""
+    return _bucket_stats(storage, q)[0]
+
+
+def _bucket_stats(storage: "Storage", q: ReadingQuery,
+                  whole: bool = False) -> tuple[list[BucketStats], bool]:
+    """:func:`bucket_stats`, and whether the rollup read stopped at its row limit (enough
+    for ``q.limit`` buckets, unless some of them have no finite value). ``whole``: read
+    every rollup row of the range."""
     assert q.every_ms is not None
     plan = rollup_plan(storage, q)
     if plan is None:
-        rows = storage.stats(q)
-    else:
-        resolution, a, b = plan
-        rows = []
-        if q.start_ms < a:
-            rows += storage.stats(q.window(q.start_ms, a, resolution))
-        rows += storage.read_rollup(resolution, q.window(a, b))
-        if b < q.end_ms:
-            rows += storage.stats(q.window(b, q.end_ms, resolution))
-        rows.sort(key=_ORDER)
-    return merge(rows, q.every_ms)
+        return merge(storage.stats(q), q.every_ms), False
+    resolution, a, b = plan
+    rows: list[BucketStats] = []
+    if q.start_ms < a:
+        rows += storage.stats(q.window(q.start_ms, a, resolution))
+    window = q.window(a, b)
+    cap = q.limit * max(1, q.every_ms // resolution)
+    rolled = storage.read_rollup(resolution, replace(window, limit=2**62) if whole else window)
+    rows += rolled
+    if b < q.end_ms:
+        rows += storage.stats(q.window(b, q.end_ms, resolution))
+    rows.sort(key=_ORDER)
+    return merge(rows, q.every_ms), not whole and len(rolled) >= cap
 
 
 def downsample(storage: "Storage", q: ReadingQuery) -> list[Reading]:
@@ -174,7 +184,12 @@ def downsample_rollup_rows(storage: "Storage", q: ReadingQuery, a: int, b: int) 
     rows: list[StatsRow] = []
     if q.start_ms < a:
         rows += map(_row_of, storage.stats(q.window(q.start_ms, a, resolution)))
-    rows += storage.read_rollup_rows(resolution, q.window(a, b))
+    rolled = storage.read_rollup_rows(resolution, q.window(a, b))
+    # A read cut at the limit says nothing of its series' rows after the last one read:
+    # the answer may not go past it (only buckets with no finite value let it get there).
+    stop = rolled[-1] if len(rolled) >= q.limit else None
+    at_stop: int | None = None
+    rows += rolled
     if b < q.end_ms:
         rows += map(_row_of, storage.stats(q.window(b, q.end_ms, resolution)))
     rows.sort(key=_ROW_ORDER)  # three runs, each ordered: a linear merge
@@ -183,7 +198,7 @@ def downsample_rollup_rows(storage: "Storage", q: ReadingQuery, a: int, b: int) 
     agg, limit = q.agg, q.limit
     field = _FIELDS.get(agg)  # min, max, first, last, sum: one field of the row
     mean, increase = agg == "mean", agg == "increase"
-    tally = _omitted.get()
+    omitted = 0
     # As downsample_stats: the first reading of a series is checked, the others reuse it.
     site = device = sensor = metric = ""
     unit: str | None = None
@@ -206,9 +221,10 @@ def downsample_rollup_rows(storage: "Storage", q: ReadingQuery, a: int, b: int) 
         else:
             value = value_of(BucketStats(*row), agg, None)
         last_key, last_value = key, row[11]
+        if row is stop:
+            at_stop = len(out) + math.isfinite(value)
         if not math.isfinite(value):
-            if tally is not None:
-                tally.count += 1
+            omitted += 1
             continue
         if row[3] == metric and row[2] == sensor and row[1] == device and row[0] == site:
             add(_new_tuple(Reading, (site, device, sensor, metric, float(value), row[5],
@@ -220,6 +236,10 @@ def downsample_rollup_rows(storage: "Storage", q: ReadingQuery, a: int, b: int) 
             add(checked)
         if len(out) >= limit:
             break
+    if at_stop is not None and len(out) > at_stop:
+        return downsample_stats(storage, q)  # past the cut: read the general way instead
+    if omitted and (tally := _omitted.get()) is not None:
+        tally.count += omitted
     return out
 
 
@@ -230,18 +250,34 @@ _FIELDS = {"sum": itemgetter(7), "min": itemgetter(8), "max": itemgetter(9),
 
 def downsample_stats(storage: "Storage", q: ReadingQuery) -> list[Reading]:
     """:func:`downsample` through :func:`bucket_stats`: any bucket size, any back-end."""
+    out, omitted, cut = _downsampled(storage, q, whole=False)
+    if cut and omitted:
+        # The rollup read stopped where ``q.limit`` buckets end, but some of them have no
+        # finite value: the buckets after the cut are unknown. Read the range whole.
+        out, omitted, _ = _downsampled(storage, q, whole=True)
+    if omitted and (tally := _omitted.get()) is not None:
+        tally.count += omitted
+    return out
+
+
+def _downsampled(storage: "Storage", q: ReadingQuery,
+                 whole: bool) -> tuple[list[Reading], int, bool]:
+    """The readings of :func:`downsample_stats`, how many buckets were left out, and
+    whether the rollup read was cut (:func:`_bucket_stats`)."""
     assert q.every_ms is not None
     out: list[Reading] = []
     add = out.append
     agg, limit = q.agg, q.limit
     mean = agg == "mean"
     previous: BucketStats | None = None
+    omitted = 0
     # The first reading of each series is built (and checked) in full; the others of the
     # same series reuse its names and unit (kept in locals): a 1-minute day is 1,440
     # readings per series.
     site = device = sensor = metric = ""
     unit: str | None = None
-    for row in bucket_stats(storage, q):
+    stats, cut = _bucket_stats(storage, q, whole)
+    for row in stats:
         if mean and row.count:  # value_of's common case, inline
             value = row.sum / row.count
             if not math.isfinite(value):
@@ -250,8 +286,7 @@ def downsample_stats(storage: "Storage", q: ReadingQuery) -> list[Reading]:
             value = value_of(row, agg, previous)
         previous = row
         if not math.isfinite(value):  # beyond the float range: no honest number to give
-            if (tally := _omitted.get()) is not None:
-                tally.count += 1
+            omitted += 1
             continue
         if (row.metric == metric and row.sensor == sensor and row.device == device
                 and row.site == site):
@@ -265,4 +300,4 @@ def downsample_stats(storage: "Storage", q: ReadingQuery) -> list[Reading]:
             add(checked)
         if len(out) >= limit:
             break
-    return out
+    return out, omitted, cut

@@ -99,3 +99,16 @@ def test_pages_through_cursors_join_into_the_whole_answer(store: SqliteStorage,
             break
         cursor = Cursor.after(page[-1])
     assert pages == whole
+
+
+@pytest.mark.parametrize("limit", [30, 59, 61, 80])
+def test_buckets_with_no_finite_value_do_not_shorten_a_cut_page(store: SqliteStorage,
+                                                               limit: int) -> None:
+    # The flow's sums of minutes 20 and 21 (rollups) and 70 (raw) are beyond floats: a page
+    # whose rollup read stops after them is read again, longer, not filled from later rows.
+    q = ReadingQuery(START, END, "b", "d3", every_ms=MINUTE_MS, agg="sum", limit=limit)
+    general, omitted = _both(store, q)
+    assert len(general) == limit and omitted >= 2
+    whole = downsample_stats(store, ReadingQuery(START, END, "b", "d3", every_ms=MINUTE_MS,
+                                                 agg="sum", limit=100_000))
+    assert general == whole[:limit]
