@@ -36,7 +36,9 @@ __all__ = [
     "Aggregate",
     "BucketStats",
     "ReadingQuery",
+    "RollupValues",
     "SeriesKey",
+    "SeriesNames",
     "SeriesPoints",
     "Storage",
     "StorageOptions",
@@ -85,6 +87,19 @@ class ReadingQuery:
         """The same filters over another range (and bucket size)."""
         return replace(self, start_ms=start_ms, end_ms=end_ms,
                        every_ms=every_ms if every_ms is not None else self.every_ms)
+
+
+#: ``(site, device, sensor, metric, unit)`` of a stored series.
+SeriesNames = tuple[str, str, str, str, str | None]
+
+
+class RollupValues(NamedTuple):
+    """One aggregate of stored rollup rows, one row per bucket: ``(series id, start_ms,
+    value)`` rows ordered by series names then start (the answer's order), and the
+    ``names`` of each series id. The ids are the back-end's own; they only tie the two."""
+
+    names: dict[int, SeriesNames]
+    rows: list[tuple[int, int, float]]
 
 
 #: A :class:`BucketStats` as a plain tuple, same fields in the same order.
@@ -224,6 +239,15 @@ class Storage(ABC):
         return [(r.site, r.device, r.sensor, r.metric, r.unit, r.start_ms, r.count, r.sum,
                  r.min, r.max, r.first, r.last, r.increase)
                 for r in self.read_rollup(resolution_ms, q)]
+
+    def rollup_values(self, resolution_ms: int, q: ReadingQuery) -> RollupValues | None:
+        """The value of aggregate ``q.agg`` of every stored rollup row of ``resolution_ms``
+        matching ``q``'s filters and range (at most ``q.limit`` rows), worked out by the
+        back-end itself, for answers whose buckets are the rollups' own and need no object
+        per bucket. The values are those :func:`hub.storage.buckets.value_of` gives, bit
+        for bit, not finite ones included. ``None`` when this back-end has no such read or
+        not for this aggregate (callers use :meth:`read_rollup_rows`)."""
+        return None
 
     def expire(self, now_ms: int) -> int:
         """Delete what is older than its retention, for back-ends that do not expire data

@@ -9,6 +9,7 @@ give the same answer.
 """
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,13 +18,21 @@ from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING
 
 from fabcity.reading import Reading
-from hub.storage.base import ROLLUP_RESOLUTIONS_MS, BucketStats, ReadingQuery, StatsRow
+from hub.storage.base import (
+    ROLLUP_RESOLUTIONS_MS,
+    BucketStats,
+    ReadingQuery,
+    RollupValues,
+    SeriesNames,
+    StatsRow,
+)
 
 if TYPE_CHECKING:
     from hub.storage.base import Storage
 
 __all__ = ["OmittedBuckets", "bucket_stats", "counter_step", "counting_omitted", "downsample",
-           "downsample_rollup_rows", "downsample_stats", "merge", "rollup_plan", "value_of"]
+           "downsample_rollup_rows", "downsample_stats", "downsample_values", "merge",
+           "rollup_plan", "value_of"]
 
 
 @dataclass(slots=True)
@@ -163,6 +172,99 @@ def downsample(storage: "Storage", q: ReadingQuery) -> list[Reading]:
     if plan is not None and plan[0] == q.every_ms:
         return downsample_rollup_rows(storage, q, plan[1], plan[2])
     return downsample_stats(storage, q)
+
+
+def downsample_values(storage: "Storage", q: ReadingQuery) -> RollupValues | None:
+    """:func:`downsample` as ``(series id, start_ms, value)`` rows, when the buckets are the
+    rollups' own and the back-end works the aggregate out itself
+    (:meth:`~hub.storage.base.Storage.rollup_values`): no object per bucket, for answers
+    written straight to text. The same buckets and values as :func:`downsample`, the
+    buckets with no finite value left out (and counted) alike; ``None`` when this way does
+    not apply. Series met only outside the rollups get ids below zero."""
+    assert q.every_ms is not None
+    plan = rollup_plan(storage, q)
+    if plan is None or plan[0] != q.every_ms:
+        return None
+    resolution, a, b = plan
+    # The raw points outside [a, b): at most one bucket per series before, a few after.
+    edges: list[tuple[BucketStats, bool]] = []
+    if q.start_ms < a:
+        edges += ((stats, True) for stats in storage.stats(q.window(q.start_ms, a, resolution)))
+    if b < q.end_ms:
+        edges += ((stats, False) for stats in storage.stats(q.window(b, q.end_ms, resolution)))
+    read = q.limit
+    while True:  # read again, more, only when buckets with no finite value cut the page
+        found = storage.rollup_values(resolution, replace(q.window(a, b), limit=read))
+        if found is None:
+            return None
+        names, rows = found
+        cut = len(rows) >= read
+        if edges:
+            names, rows = _with_edges(names, rows, edges, q.agg, cut)
+        finite = [row for row in rows if math.isfinite(row[2])]
+        if not cut or len(finite) >= q.limit or read >= 2**40:
+            break
+        read *= 4
+    if len(finite) < len(rows) and (tally := _omitted.get()) is not None:
+        # As downsample_stats counts: those met before the answer's last bucket.
+        last = finite[q.limit - 1] if len(finite) >= q.limit else None
+        for row in rows:
+            if row is last:
+                break
+            if not math.isfinite(row[2]):
+                tally.count += 1
+    return RollupValues(names, finite[:q.limit])
+
+
+def _with_edges(names: dict[int, SeriesNames], rows: list[tuple[int, int, float]],
+                edges: list[tuple[BucketStats, bool]], agg: str,
+                cut: bool) -> tuple[dict[int, SeriesNames], list[tuple[int, int, float]]]:
+    """Rollup value rows with the buckets of raw points before (``True``) and after them
+    put in place; a series with no rollup row gets an id below zero."""
+    names = dict(names)
+    ids = {series[:4]: sid for sid, series in names.items()}
+    head: dict[int, tuple[int, int, float]] = {}
+    tail: dict[int, list[tuple[int, int, float]]] = {}
+    for stats, before in edges:
+        sid = ids.get(stats.key)
+        if sid is None:
+            sid = ids[stats.key] = -1 - len(names)
+            names[sid] = (*stats.key, stats.unit)
+        row = (sid, stats.start_ms, value_of(stats, agg, None))
+        if before:
+            head[sid] = row
+        else:
+            tail.setdefault(sid, []).append(row)
+    return names, _spliced(names, rows, head, tail, cut)
+
+
+def _spliced(names: dict[int, SeriesNames], rows: list[tuple[int, int, float]],
+             head: dict[int, tuple[int, int, float]],
+             tail: dict[int, list[tuple[int, int, float]]],
+             cut: bool) -> list[tuple[int, int, float]]:
+    """``rows`` (ordered by series names, then start) with each series' ``head`` row before
+    its own and its ``tail`` rows after: series by series, each series' run of rows found
+    by bisection (a few steps per series, none per row). ``cut``: ``rows`` stop at a row
+    limit, so nothing is known after the last of them."""
+    order = sorted(names, key=names.__getitem__)
+    rank = {sid: i for i, sid in enumerate(order)}
+    rank_of = rank.__getitem__
+
+    def series_rank(row: tuple[int, int, float]) -> int:
+        return rank_of(row[0])
+
+    out: list[tuple[int, int, float]] = []
+    at = 0
+    for sid in order:
+        end = bisect_right(rows, rank[sid], lo=at, key=series_rank)
+        if sid in head:
+            out.append(head[sid])
+        out += rows[at:end]
+        at = end
+        if cut and at == len(rows):
+            break
+        out += tail.get(sid, ())
+    return out
 
 
 def _row_of(stats: BucketStats) -> StatsRow:

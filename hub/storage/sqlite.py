@@ -25,6 +25,7 @@ from hub.storage.base import (
     MINUTE_MS,
     BucketStats,
     ReadingQuery,
+    RollupValues,
     SeriesPoints,
     StatsRow,
     Storage,
@@ -115,6 +116,21 @@ SELECT r.series, r.start_ms, r.count, r.sum, r.min, r.max, r.first, r.last, r.in
 FROM series s CROSS JOIN rollups r ON r.series = s.id
 WHERE r.resolution_ms = ? AND {where}
 ORDER BY {names}, r.start_ms
+"""
+# The value of each aggregate a rollup row answers alone, as buckets.value_of computes it
+# (IEEE doubles both): a mean whose sum overflowed (``sum - sum`` is NaN, which SQLite makes
+# NULL) averages the extremes instead. ``increase`` needs the bucket before: not here.
+_ROLLUP_VALUE = {
+    "mean": "CASE WHEN r.sum - r.sum = 0 THEN r.sum / r.count ELSE r.min / 2 + r.max / 2 END",
+    "count": "CAST(r.count AS REAL)",
+    **{field: f"r.{field}" for field in ("sum", "min", "max", "first", "last")},
+}
+_ROLLUP_VALUES = """
+SELECT r.series, r.start_ms, {value}
+FROM series s CROSS JOIN rollups r ON r.series = s.id
+WHERE r.resolution_ms = ? AND {where}
+ORDER BY {names}, r.start_ms
+LIMIT ?
 """
 _SERIES_ID_UNIT = ("SELECT id, unit FROM series WHERE site = ? AND device = ? AND sensor = ? "
                    "AND metric = ?")
@@ -457,6 +473,16 @@ class SqliteStorage(Storage):
     def read_rollup_rows(self, resolution_ms: int, q: ReadingQuery) -> list[StatsRow]:
         rows, names = self._rollup_rows(resolution_ms, q)
         return [names[row[0]] + row[1:] for row in rows]
+
+    def rollup_values(self, resolution_ms: int, q: ReadingQuery) -> RollupValues | None:
+        """Rollup rows to values in the query itself: three columns per row, no names."""
+        value = _ROLLUP_VALUE.get(q.agg)
+        if value is None:
+            return None
+        where, params = self._where(q, "r.start_ms")
+        sql = _ROLLUP_VALUES.format(value=value, where=where, names=_NAMES)
+        rows = self._select(sql, [resolution_ms, *params, min(q.limit, 2**62)])
+        return RollupValues(self._names(q) if rows else {}, rows)
 
     def first_ms(self) -> int | None:
         row = self._select("SELECT MIN((SELECT MIN(ts_ms) FROM points WHERE series = s.id)) "

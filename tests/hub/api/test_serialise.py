@@ -4,7 +4,7 @@ import orjson
 import pytest
 
 from fabcity.reading import Reading
-from hub.api.serialise import reading_dicts, readings_json, series_json
+from hub.api.serialise import bucket_values_json, reading_dicts, readings_json, series_json
 
 DAY_MS = 86_400_000
 
@@ -69,3 +69,19 @@ def test_series_rows_as_readings(ts_ms: int) -> None:
                 for ts, value, flags in rows]
     assert series_json(names, "ug/m3", rows) == _encoded_as_dicts(readings)
     assert series_json(names, "ug/m3", []) == b"[]"
+
+
+@pytest.mark.parametrize("ts_ms", [
+    0, 60_000, DAY_MS, 1_794_960_000_000, -60_000, -DAY_MS, -62_135_596_800_000,
+    253_402_300_740_000, 1_794_960_123_456,
+])
+def test_bucket_values_as_readings(ts_ms: int) -> None:
+    names = {7: ("s", "d", "air", "pm2_5", "ug/m3"), -2: ("s", "d", "air", "pm10", None),
+             3: ("t", "e", "x", "flow", "l")}
+    step = -60_000 if ts_ms > 0 else 60_000  # within years 1..9999
+    rows = [(7, ts_ms, 1.5), (7, ts_ms + step, -0.0), (-2, ts_ms, 1e16), (3, ts_ms, 5e-324),
+            (3, ts_ms + 2 * step, 12.0)]
+    readings = [Reading._make((*names[series][:4], value, start, names[series][4], ()))
+                for series, start, value in rows]
+    assert bucket_values_json(names, rows) == _encoded_as_dicts(readings)
+    assert bucket_values_json(names, []) == b"[]"
