@@ -3,6 +3,11 @@
 It runs on its own thread and event loop, binds to loopback on a free port unless told
 otherwise, and keeps everything in memory: for production, run Mosquitto with the
 configuration in ``deploy/mosquitto/`` so queued messages survive a restart.
+
+As Mosquitto's ``message_size_limit`` does there, it refuses any packet larger than the hub
+takes (:data:`MAX_PACKET_BYTES`): amqtt has no such setting, so its fixed-header decoder is
+wrapped to check the length before the rest of the packet is read, and the sender's
+connection is closed. A 256 MB message then costs the broker 5 bytes, not 256 MB.
 """
 
 import asyncio
@@ -12,11 +17,58 @@ import threading
 from typing import Any
 
 from fabcity.errors import ConfigError
+from fabcity.logs import rate_limited
+from hub.ingest import MAX_PACKET_BYTES
 
-__all__ = ["EmbeddedBroker", "free_port"]
+__all__ = ["MAX_PACKET_BYTES", "EmbeddedBroker", "PacketTooLarge", "free_port"]
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 10.0
+_refusals = rate_limited(logging.getLogger(f"{__name__}.refused"))
+_packet_limit = MAX_PACKET_BYTES
+_CAPPED = "fabcity_capped"  # marks amqtt's decoder as already wrapped
+
+
+class PacketTooLarge(Exception):
+    """A client sent a packet above :data:`MAX_PACKET_BYTES`; its connection is closed."""
+
+
+def cap_packet_size(limit: int = MAX_PACKET_BYTES) -> bool:
+    """Make amqtt close the connection of a client whose next packet's length (read from its
+    fixed header) exceeds ``limit``, before reading the packet. Returns whether the cap is in
+    place (an amqtt without the expected decoder is warned about and left as it is)."""
+    global _packet_limit
+    from amqtt.mqtt.packet import MQTTFixedHeader
+
+    _packet_limit = limit
+    decode = getattr(MQTTFixedHeader.__dict__.get("from_stream"), "__func__", None)
+    if decode is None:
+        log.warning("embedded broker: cannot cap packet sizes on this amqtt version; "
+                    "a client may send packets of any size")
+        return False
+    if getattr(decode, _CAPPED, False):
+        return True
+
+    async def capped(cls: Any, reader: Any) -> Any:
+        header = await decode(cls, reader)
+        if header is not None and header.remaining_length > _packet_limit:
+            _refusals.warning("embedded broker: a client sent a packet of %d bytes, above the "
+                              "limit of %d; its connection is closed", header.remaining_length,
+                              _packet_limit)
+            raise PacketTooLarge(f"packet of {header.remaining_length} bytes exceeds "
+                                 f"{_packet_limit}")
+        return header
+
+    setattr(capped, _CAPPED, True)
+    MQTTFixedHeader.from_stream = classmethod(capped)
+    return True
+
+
+class _NotTheRefusal(logging.Filter):
+    """Drop amqtt's own line for a refused packet: ours says it once, rate-limited."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "PacketTooLarge" not in record.getMessage()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -64,6 +116,10 @@ class EmbeddedBroker:
         asyncio.set_event_loop(loop)
         for noisy in ("amqtt", "transitions"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        handler_log = logging.getLogger("amqtt.mqtt.protocol.handler")
+        if not any(isinstance(f, _NotTheRefusal) for f in handler_log.filters):
+            handler_log.addFilter(_NotTheRefusal())
+        cap_packet_size()
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
             "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
