@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AGGREGATES",
     "ROLLUP_RESOLUTIONS_MS",
+    "SUM_SCALE",
     "Aggregate",
     "BucketStats",
     "ReadingQuery",
@@ -53,6 +54,12 @@ SeriesKey = tuple[str, str, str, str]  # (site, device, sensor, metric)
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
+#: A bucket whose sum overflows while adding (values near the float limit, ~1.8e308) is
+#: summed again with every value divided by this power of two, then scaled back: the true sum
+#: when it fits (``-x - x + x`` gives ``-x``), infinity when it does not. 2**32 values of any
+#: size fit in the scaled sum, and each step rounds as the plain sum's would. Every back-end
+#: does so, so they give the same sums.
+SUM_SCALE = 2.0**32
 ROLLUP_RESOLUTIONS_MS = (MINUTE_MS, HOUR_MS)  # finest first
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from fabcity.errors import BadReading, StorageUnavailable
 from fabcity.reading import Reading
-from hub.storage.base import BucketStats, ReadingQuery
+from hub.storage.base import SUM_SCALE, BucketStats, ReadingQuery
 from hub.storage.influxhttp import InfluxHTTP, error_text
 
 __all__ = ["InfluxQL", "Series", "identifier", "string_literal"]
@@ -266,9 +266,10 @@ class InfluxQL:
     def _huge_stats(self, source: str, q: ReadingQuery, group: str,
                     ) -> tuple[list[Series], list[Series]]:
         """Bucket statistics when values near the float limit made a sum overflow: sums of
-        the ordinary values, a sum of ``inf`` where a bucket holds a value beyond
-        :data:`HUGE` (it may not fit), and drops found on values divided by 4, which can
-        neither overflow nor lose precision."""
+        the ordinary values where a bucket holds none beyond :data:`HUGE`, sums of the values
+        divided by :data:`~hub.storage.base.SUM_SCALE` where it does (as SQLite adds a bucket
+        whose sum overflowed), and drops found on values divided by 4,
+        which can neither overflow nor lose precision."""
         where = self._where(q)
         main, small, huge, drops = self.select(
             f'SELECT COUNT("value"),MIN("value"),MAX("value"),FIRST("value"),LAST("value") '
@@ -280,9 +281,18 @@ class InfluxQL:
             + self._drops(f'(SELECT "value" / {DROP_SCALE!r} AS "scaled" FROM {source} '
                           f"WHERE {where} GROUP BY {_TAGS})", q, "scaled"))
         sums = {(s.id, int(row[0])): float(row[1]) for s in small for row in s.values}
-        for s in huge:
-            for row in s.values:
-                sums[(s.id, int(row[0]))] = math.inf
+        if huge:
+            (scaled,) = self.select(
+                f'SELECT SUM("scaled") FROM (SELECT "value" / {SUM_SCALE!r} AS "scaled" '
+                f"FROM {source} WHERE {where} GROUP BY {_TAGS}) WHERE {self._range(q)} "
+                f"{group}")
+            scaled_sums = {(s.id, int(row[0])): float(row[1]) for s in scaled
+                           for row in s.values}
+            for s in huge:
+                for row in s.values:
+                    key = (s.id, int(row[0]))
+                    # Infinity when the sum does not fit, as in SQLite.
+                    sums[key] = scaled_sums.get(key, math.inf) * SUM_SCALE
         for s in main:
             s.values = [[start, count, sums.get((s.id, int(start)), 0.0), *rest]
                         for start, count, *rest in s.values]

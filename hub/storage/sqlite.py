@@ -23,6 +23,7 @@ from fabcity.reading import Reading
 from hub.storage.base import (
     HOUR_MS,
     MINUTE_MS,
+    SUM_SCALE,
     BucketStats,
     ReadingQuery,
     RollupValues,
@@ -132,6 +133,9 @@ WHERE r.resolution_ms = ? AND {where}
 ORDER BY {names}, r.start_ms
 LIMIT ?
 """
+_SCALED_SUM = ("SELECT TOTAL(p.value / {scale}) FROM series s CROSS JOIN points p "
+               "ON p.series = s.id WHERE s.site = ? AND s.device = ? AND s.sensor = ? "
+               "AND s.metric = ? AND p.ts_ms >= ? AND p.ts_ms < ?")
 _SERIES_ID_UNIT = ("SELECT id, unit FROM series WHERE site = ? AND device = ? AND sensor = ? "
                    "AND metric = ?")
 _SERIES_POINTS = ("SELECT ts_ms, value, flags FROM points WHERE series = ? AND ts_ms >= ? "
@@ -427,7 +431,20 @@ class SqliteStorage(Storage):
             raise ValueError("stats needs every_ms > 0")
         where, params = self._where(q, "p.ts_ms")
         sql = _STATS.format(names=_NAMES, every=int(q.every_ms), where=where)
-        return [_stats(row) for row in self._select(sql, params)]
+        rows = [_stats(row) for row in self._select(sql, params)]
+        for row in rows:
+            if math.isinf(row.sum):  # overflowed while adding: add again, scaled (SUM_SCALE)
+                row.sum = self._scaled_sum(row, q) * SUM_SCALE
+        return rows
+
+    def _scaled_sum(self, row: BucketStats, q: ReadingQuery) -> float:
+        """The sum of one bucket's points divided by :data:`SUM_SCALE`, in time order."""
+        assert q.every_ms is not None
+        start = max(row.start_ms, q.start_ms)
+        end = min(row.start_ms + q.every_ms, q.end_ms)
+        found = self._select(_SCALED_SUM.format(scale=repr(SUM_SCALE)),
+                             (*row.key, start, end))
+        return float(found[0][0])
 
     def _series_id(self, conn: sqlite3.Connection, key: SeriesKey) -> int:
         """The id of a stored series; one another process (an ingest worker) created is

@@ -10,7 +10,7 @@ import pytest
 
 from fabcity.errors import ReadingsRefused, StorageUnavailable
 from fabcity.reading import Reading
-from hub.storage.base import AGGREGATES, HOUR_MS, MINUTE_MS, ReadingQuery, Storage
+from hub.storage.base import AGGREGATES, HOUR_MS, MINUTE_MS, SUM_SCALE, ReadingQuery, Storage
 from hub.storage.rollup import RollupState, RollupWorker
 from tests.hub.storage.conftest import StoreFactory
 from tests.hub.storage.reference import expected_buckets, matching
@@ -130,6 +130,33 @@ def test_rollups_give_the_same_answers_as_raw_points(
         q = ReadingQuery(start, END + 60_000, every_ms=every_ms, agg=agg, limit=100_000)  # type: ignore[arg-type]
         assert_buckets(store.query(q), q)
     state.close()
+
+
+def test_sums_beside_values_near_the_float_limit_are_the_same_on_every_back_end(
+        store: Storage) -> None:
+    # Each 1-minute bucket: plain addition in time order, or where that overflows, the values
+    # added divided by SUM_SCALE and the sum scaled back (the true sum when it fits).
+    buckets = [[1.7e308, -1.7e308, 0.25, 1e-3], [1.7e308, 1.7e308], [1e300, 1e300, -1.5e300, 3.0],
+               [-1.2e308, 5.5, 1.2e308], [2.0, 3.0], [-1.7e308, -1.7e308, 1.7e308]]
+    store.write([Reading("lab", "pi-1", "m", "power", value, T0 + b * MINUTE_MS + i, "W")
+                 for b, values in enumerate(buckets) for i, value in enumerate(values)])
+    q = ReadingQuery(T0, T0 + len(buckets) * MINUTE_MS, every_ms=MINUTE_MS, limit=100)
+    sums = {s.start_ms: s.sum for s in store.stats(q)}
+
+    def in_order(values: list[float], scale: float = 1.0) -> float:
+        total = 0.0
+        for value in values:
+            total += value / scale
+        return total * scale
+
+    def expected(values: list[float]) -> float:
+        plain = in_order(values)
+        return plain if math.isfinite(plain) else in_order(values, SUM_SCALE)
+
+    assert sums == {T0 + b * MINUTE_MS: expected(values) for b, values in enumerate(buckets)}
+    assert sums[T0] == 0.25 + 1e-3 and sums[T0 + 3 * MINUTE_MS] == 0.0
+    assert math.isinf(sums[T0 + MINUTE_MS])  # 3.4e308 does not fit
+    assert sums[T0 + 5 * MINUTE_MS] == -1.7e308  # it does, once the values are scaled
 
 
 def test_a_late_reading_updates_the_rollups(open_store: StoreFactory, tmp_path: object) -> None:
