@@ -86,14 +86,49 @@ def reading_dicts(readings: Iterable[Reading]) -> list[dict[str, Any]]:
 _HOUR_MINUTE = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440))
 _SECOND_MS: dict[int, str] = {}
 
+# The pieces of a row's text, each made once per distinct value (the writers cache them):
+# ``{head}{date}T{HH:MM:}{SS.mmmZ}","value":{value},{end}``.
+
+
+def _head(site: str, device: str, sensor: str, metric: str) -> str:
+    """A row's text up to the opening quote of its ``ts``."""
+    return orjson.dumps({"site": site, "device": device, "sensor": sensor, "metric": metric,
+                         "ts": ""}).decode()[:-2]
+
+
+def _end(unit: str | None, flags: list[str]) -> str:
+    """A row's text from ``"unit"`` to its closing brace."""
+    return orjson.dumps({"unit": unit, "flags": flags}).decode()[1:]
+
+
+def _date_t(day: int) -> str:
+    """``YYYY-MM-DDT`` of a day since the epoch."""
+    return f"{(_EPOCH_DAY + timedelta(days=day)).isoformat()}T"
+
+
+def _minute_text(minute: int) -> str:
+    """``YYYY-MM-DDTHH:MM:`` of a minute since the epoch."""
+    day, minute_of_day = divmod(minute, 1440)
+    return _date_t(day) + _HOUR_MINUTE[minute_of_day]
+
+
+def _seconds_text(ms_of_minute: int) -> str:
+    """``SS.mmmZ`` of a millisecond of a minute, kept for next time."""
+    text = _SECOND_MS[ms_of_minute] = f"{ms_of_minute // 1000:02d}.{ms_of_minute % 1000:03d}Z"
+    return text
+
+
+def _value_texts(values: list[float]) -> list[str]:
+    """The JSON number text of every value, in one orjson call split at the commas."""
+    return orjson.dumps(values)[1:-1].decode().split(",")
+
 
 def readings_json(readings: Sequence[Reading]) -> bytes:
     """The JSON array of :func:`reading_dicts` (byte for byte what ``orjson.dumps`` makes of
     it), written without building the dicts."""
     if not readings:
         return b"[]"
-    # One orjson call for every value: its number text, split at the commas between them.
-    values = orjson.dumps([r[4] for r in readings])[1:-1].decode().split(",")
+    values = _value_texts([r[4] for r in readings])
     heads: dict[tuple[str, str, str, str], str] = {}
     ends: dict[tuple[str | None, tuple[str, ...]], str] = {}
     seconds = _SECOND_MS
@@ -107,21 +142,16 @@ def readings_json(readings: Sequence[Reading]) -> bytes:
         names = (site, device, sensor, metric)
         head = heads.get(names)
         if head is None:
-            head = heads[names] = orjson.dumps(
-                {"site": site, "device": device, "sensor": sensor, "metric": metric,
-                 "ts": ""}).decode()[:-2]  # up to the opening quote of ts
+            head = heads[names] = _head(*names)
         end = ends.get((unit, flags))
         if end is None:
-            end = ends[(unit, flags)] = orjson.dumps(
-                {"unit": unit, "flags": list(flags)}).decode()[1:]  # from "unit"
+            end = ends[(unit, flags)] = _end(unit, list(flags))
         ts_day, ms_of_day = divmod(ts_ms, DAY_MS)
         if ts_day != day:
             day = ts_day
-            date_t = f"{(_EPOCH_DAY + timedelta(days=day)).isoformat()}T"
+            date_t = _date_t(day)
         minute, ms_of_minute = divmod(ms_of_day, 60_000)
-        tail = seconds.get(ms_of_minute)
-        if tail is None:
-            tail = seconds[ms_of_minute] = f"{ms_of_minute // 1000:02d}.{ms_of_minute % 1000:03d}Z"
+        tail = seconds.get(ms_of_minute) or _seconds_text(ms_of_minute)
         add(f'{head}{date_t}{hour_minute[minute]}{tail}","value":{value},{end}')
     return f"[{','.join(rows)}]".encode()
 
@@ -132,10 +162,8 @@ def series_json(names: tuple[str, str, str, str], unit: str | None,
     comma-joined or None, as stored), byte for byte, without a :class:`Reading` per row."""
     if not rows:
         return b"[]"
-    values = orjson.dumps([r[1] for r in rows])[1:-1].decode().split(",")
-    site, device, sensor, metric = names
-    head = orjson.dumps({"site": site, "device": device, "sensor": sensor, "metric": metric,
-                         "ts": ""}).decode()[:-2]
+    values = _value_texts([r[1] for r in rows])
+    head = _head(*names)
     ends: dict[str | None, str] = {}
     seconds = _SECOND_MS
     starts: dict[int, str] = {}  # epoch minute -> the row's text up to the seconds
@@ -144,17 +172,12 @@ def series_json(names: tuple[str, str, str, str], unit: str | None,
     for (ts_ms, _, flags), value in zip(rows, values, strict=True):
         end = ends.get(flags)
         if end is None:
-            end = ends[flags] = orjson.dumps(
-                {"unit": unit, "flags": flags.split(",") if flags else []}).decode()[1:]
+            end = ends[flags] = _end(unit, flags.split(",") if flags else [])
         minute, ms_of_minute = divmod(ts_ms, 60_000)
         start = starts.get(minute)
         if start is None:
-            day, minute_of_day = divmod(minute, 1440)
-            start = starts[minute] = (f"{head}{(_EPOCH_DAY + timedelta(days=day)).isoformat()}"
-                                      f"T{_HOUR_MINUTE[minute_of_day]}")
-        tail = seconds.get(ms_of_minute)
-        if tail is None:
-            tail = seconds[ms_of_minute] = f"{ms_of_minute // 1000:02d}.{ms_of_minute % 1000:03d}Z"
+            start = starts[minute] = head + _minute_text(minute)
+        tail = seconds.get(ms_of_minute) or _seconds_text(ms_of_minute)
         add(f'{start}{tail}","value":{value},{end}')
     return f"[{','.join(rows_text)}]".encode()
 
@@ -166,9 +189,7 @@ def bucket_values_json(names: Mapping[int, SeriesNames],
     byte, without a :class:`Reading` per bucket."""
     if not rows:
         return b"[]"
-    values = orjson.dumps([r[2] for r in rows])[1:-1].decode().split(",")
-    heads: dict[int, str] = {}
-    ends: dict[int, str] = {}
+    values = _value_texts([r[2] for r in rows])
     starts: dict[int, str] = {}  # epoch minute -> date and time up to the seconds
     seconds = _SECOND_MS
     rows_text: list[str] = []
@@ -176,25 +197,15 @@ def bucket_values_json(names: Mapping[int, SeriesNames],
     current = None
     head = end = ""
     for (series, ts_ms, _), value in zip(rows, values, strict=True):
-        if series != current:
+        if series != current:  # rows come series by series
             current = series
-            head = heads.get(series, "")
-            if not head:
-                site, device, sensor, metric, unit = names[series]
-                head = heads[series] = orjson.dumps(
-                    {"site": site, "device": device, "sensor": sensor, "metric": metric,
-                     "ts": ""}).decode()[:-2]
-                ends[series] = orjson.dumps({"unit": unit, "flags": []}).decode()[1:]
-            end = ends[series]
+            site, device, sensor, metric, unit = names[series]
+            head, end = _head(site, device, sensor, metric), _end(unit, [])
         minute, ms_of_minute = divmod(ts_ms, 60_000)
         start = starts.get(minute)
         if start is None:
-            day, minute_of_day = divmod(minute, 1440)
-            start = starts[minute] = (f"{(_EPOCH_DAY + timedelta(days=day)).isoformat()}"
-                                      f"T{_HOUR_MINUTE[minute_of_day]}")
-        tail = seconds.get(ms_of_minute)
-        if tail is None:
-            tail = seconds[ms_of_minute] = f"{ms_of_minute // 1000:02d}.{ms_of_minute % 1000:03d}Z"
+            start = starts[minute] = _minute_text(minute)
+        tail = seconds.get(ms_of_minute) or _seconds_text(ms_of_minute)
         add(f'{head}{start}{tail}","value":{value},{end}')
     return f"[{','.join(rows_text)}]".encode()
 
