@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from fabcity.codec import MAX_PAYLOAD_BYTES
 from hub.broker import MAX_PACKET_BYTES, EmbeddedBroker
+from tests.servers import closed_by_peer
 
 TOPIC = "fabcity/v1/lab/pi-1/readings"
 
@@ -43,16 +44,6 @@ def _connect(broker: EmbeddedBroker, client_id: str) -> socket.socket:
     sock.sendall(b"\x10" + _remaining_length(len(body)) + body)
     assert sock.recv(4) == b"\x20\x02\x00\x00"
     return sock
-
-
-def _closed_within(sock: socket.socket, timeout_s: float) -> bool:
-    sock.settimeout(timeout_s)
-    try:
-        return sock.recv(1) == b""
-    except TimeoutError:
-        return False
-    except ConnectionResetError:
-        return True
 
 
 def _subscriber(broker: EmbeddedBroker, got: list[int]) -> paho.Client:
@@ -85,7 +76,7 @@ def test_the_header_of_a_256_mb_publish_closes_the_connection_at_once(
             flood = _connect(broker, "flood")
             _publish(flood, 256 * 1024 * 1024 - 1 - 2 - len(TOPIC), head=True)
             # The broker waits for nothing more: it closes the connection on the header.
-            assert _closed_within(flood, 5)
+            assert closed_by_peer(flood, 5)
             flood.close()
         good = _connect(broker, "pi-1")
         _publish(good, 100)
@@ -93,7 +84,7 @@ def test_the_header_of_a_256_mb_publish_closes_the_connection_at_once(
         while not got and time.monotonic() < deadline:
             time.sleep(0.02)
         assert got == [100]
-        assert _closed_within(good, 0.3) is False  # a good client stays connected
+        assert closed_by_peer(good, 0.3) is False  # a good client stays connected
         good.close()
     finally:
         watcher.loop_stop()
@@ -113,7 +104,7 @@ def test_a_payload_at_the_hubs_limit_passes_one_above_the_packet_limit_does_not(
         over = _connect(broker, "pi-over")
         variable = 2 + len(TOPIC)
         _publish(over, MAX_PACKET_BYTES - variable + 1)
-        assert _closed_within(over, 5)
+        assert closed_by_peer(over, 5)
         _publish(near, 10)
         deadline = time.monotonic() + 5
         while len(got) < 2 and time.monotonic() < deadline:

@@ -3,6 +3,7 @@ against their real servers) and a device registry behind a TestClient."""
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -84,3 +85,17 @@ def rejected(response: object, parameter: str) -> str:
     assert parameter in body["detail"]
     message: str = body["errors"][0]["message"]
     return message
+
+
+def readings_pages(client: TestClient, params: dict[str, Any]) -> list[
+        tuple[int, dict[str, str], bytes]]:
+    """Every page of a ``/api/v1/readings`` answer (following ``next``): status, headers and
+    body of each."""
+    out = []
+    response = client.get("/api/v1/readings", params=params)
+    while True:
+        out.append((response.status_code, dict(response.headers), response.content))
+        nxt = response.json().get("next") if response.status_code == 200 else None
+        if nxt is None:
+            return out
+        response = client.get("/api/v1/readings", params={**params, "cursor": nxt})

@@ -3,7 +3,6 @@ bytes and headers the general path (a :class:`Reading` per point) answers."""
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -17,7 +16,7 @@ from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
 from hub.storage.base import ReadingQuery, SeriesPoints, Storage
 from hub.storage.sqlite import SqliteStorage
-from tests.hub.api.conftest import T0_MS
+from tests.hub.api.conftest import T0_MS, readings_pages
 
 DAY_MS = 86_400_000
 # A hundred pages in a row from one client: the anonymous rate limit would answer 429.
@@ -52,19 +51,6 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     registry.close()
 
 
-def _pages(client: TestClient, params: dict[str, Any]) -> list[tuple[int, dict[str, str],
-                                                                     bytes]]:
-    """Every page of the answer (following ``next``), as status, headers and body."""
-    out = []
-    response = client.get("/api/v1/readings", params=params)
-    while True:
-        out.append((response.status_code, dict(response.headers), response.content))
-        nxt = response.json().get("next") if response.status_code == 200 else None
-        if nxt is None:
-            return out
-        response = client.get("/api/v1/readings", params={**params, "cursor": nxt})
-
-
 def _general_path(storage: Storage, q: ReadingQuery) -> SeriesPoints | None:
     return Storage.series_points(storage, q)  # None: no plain-row read
 
@@ -96,10 +82,10 @@ def test_one_series_answers_as_the_general_path(
 
     query = {**dict(zip(("site", "device", "sensor", "metric"), series, strict=True)), **params}
     monkeypatch.setattr(SqliteStorage, "series_points", counted)
-    fast = _pages(client, query)
+    fast = readings_pages(client, query)
     assert len(asked) == len(fast)  # every page went the plain-row way
     monkeypatch.setattr(SqliteStorage, "series_points", _general_path)
-    general = _pages(client, query)
+    general = readings_pages(client, query)
     for a, b in zip(fast, general, strict=True):
         assert a[0] == b[0]
         assert a[1] == b[1]
@@ -110,7 +96,7 @@ def test_one_series_answers_as_the_general_path(
 def test_the_pages_hold_every_point_once_with_its_flags(client: TestClient) -> None:
     query = {**dict(zip(("site", "device", "sensor", "metric"), SERIES, strict=True)),
              **WHOLE, "limit": "64"}
-    pages = _pages(client, query)
+    pages = readings_pages(client, query)
     assert [headers["x-fabcity-truncated"] for _, headers, _ in pages] == [
         "true", "true", "true", "false"]
     rows = [r for _, _, body in pages for r in orjson.loads(body)["readings"]]

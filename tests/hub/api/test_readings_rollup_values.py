@@ -4,7 +4,6 @@ back-end works out (``Storage.rollup_values``), are the bytes and headers the ge
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -19,7 +18,7 @@ from hub.registry import DeviceRegistry
 from hub.storage.base import MINUTE_MS, ReadingQuery, RollupValues, Storage
 from hub.storage.rollup import RollupState, RollupWorker
 from hub.storage.sqlite import SqliteStorage
-from tests.hub.api.conftest import T0_MS
+from tests.hub.api.conftest import T0_MS, readings_pages
 
 UNLIMITED = ApiConfig(rate_limit_per_s=100_000, rate_limit_burst=100_000)
 MINUTES = 120
@@ -66,19 +65,6 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     state.close()
 
 
-def _pages(client: TestClient, params: dict[str, Any]) -> list[tuple[int, dict[str, str],
-                                                                     bytes]]:
-    """Every page of the answer (following ``next``), as status, headers and body."""
-    out = []
-    response = client.get("/api/v1/readings", params=params)
-    while True:
-        out.append((response.status_code, dict(response.headers), response.content))
-        nxt = response.json().get("next") if response.status_code == 200 else None
-        if nxt is None:
-            return out
-        response = client.get("/api/v1/readings", params={**params, "cursor": nxt})
-
-
 def _general_path(storage: Storage, resolution_ms: int, q: ReadingQuery) -> None:
     return Storage.rollup_values(storage, resolution_ms, q)  # None: no values read
 
@@ -113,10 +99,10 @@ def test_rollup_buckets_answer_as_the_general_path(
 
     query = {**params, "every": "1m", "agg": agg}
     monkeypatch.setattr(SqliteStorage, "rollup_values", counted)
-    fast = _pages(client, query)
+    fast = readings_pages(client, query)
     assert asked  # the first page went the values way
     monkeypatch.setattr(SqliteStorage, "rollup_values", _general_path)
-    general = _pages(client, query)
+    general = readings_pages(client, query)
     assert len(fast) == len(general)
     for a, b in zip(fast, general, strict=True):
         assert a[0] == b[0] == 200

@@ -12,7 +12,7 @@ import uvicorn
 
 from hub.api.server import uvicorn_config
 from hub.config import ApiConfig
-from tests.servers import free_port, wait_for_port
+from tests.servers import closed_by_peer, free_port, wait_for_port
 
 HALF_HEADER = b"GET /ok HTTP/1.1\r\nHost: hub\r\nUser-Agent: slow"
 
@@ -50,16 +50,6 @@ def _get(port: int) -> bytes:
         return data
 
 
-def _closed_by_server(sock: socket.socket, within_s: float) -> bool:
-    sock.settimeout(within_s)
-    try:
-        return sock.recv(1) == b""
-    except TimeoutError:
-        return False
-    except ConnectionResetError:
-        return True
-
-
 def test_half_headers_are_disconnected_after_the_timeout_while_others_are_served() -> None:
     with _server(header_timeout_s=1.0) as port:
         slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(200)]
@@ -67,7 +57,7 @@ def test_half_headers_are_disconnected_after_the_timeout_while_others_are_served
         for sock in slow:
             sock.sendall(HALF_HEADER)
         assert _get(port).startswith(b"HTTP/1.1 200")  # served while 200 clients stall
-        assert all(_closed_by_server(sock, 3.0) for sock in slow)
+        assert all(closed_by_peer(sock, 3.0) for sock in slow)
         assert 0.9 < time.monotonic() - started < 3.0
         for sock in slow:
             sock.close()
@@ -87,7 +77,7 @@ def test_trickling_a_header_byte_by_byte_does_not_extend_the_deadline() -> None:
             time.sleep(0.05)
             if time.monotonic() - started > 3:
                 break
-        assert closed or _closed_by_server(sock, 0.5)
+        assert closed or closed_by_peer(sock, 0.5)
         assert time.monotonic() - started < 3
 
 
@@ -100,7 +90,7 @@ def test_a_kept_alive_connection_gets_a_new_deadline_for_its_next_header() -> No
             answer += sock.recv(4096)
         assert answer.startswith(b"HTTP/1.1 200")
         sock.sendall(HALF_HEADER)  # keep-alive is 30 s, but this header has 1 s
-        assert _closed_by_server(sock, 3.0)
+        assert closed_by_peer(sock, 3.0)
 
 
 def test_a_complete_header_is_answered_even_when_it_took_most_of_the_timeout() -> None:
