@@ -16,9 +16,9 @@ from hub.context import HubContext
 from hub.metrics import HubMetrics
 from hub.registry import DeviceRegistry
 from hub.storage.base import MINUTE_MS, ReadingQuery, RollupValues, Storage
-from hub.storage.rollup import RollupState, RollupWorker
 from hub.storage.sqlite import SqliteStorage
 from tests.hub.api.conftest import T0_MS, readings_pages
+from tests.hub.storage.conftest import rolled_up_sqlite
 
 UNLIMITED = ApiConfig(rate_limit_per_s=100_000, rate_limit_burst=100_000)
 MINUTES = 120
@@ -47,13 +47,8 @@ def _readings() -> list[Reading]:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     path: Path = tmp_path_factory.mktemp("values")
-    storage = SqliteStorage(path / "hub.db", synchronous="normal")
+    storage = rolled_up_sqlite(path, _readings(), ROLLED, synchronous="normal")
     registry = DeviceRegistry(path / "registry.db")
-    storage.write(_readings())
-    state = RollupState(path / "state.db", storage.describe())
-    storage.rollups = state
-    RollupWorker(storage, state).run_once(ROLLED + 2 * MINUTE_MS)
-    assert state.readable(MINUTE_MS) == ROLLED
     ctx = HubContext(storage=storage, registry=registry, metrics=HubMetrics(),
                      mqtt_connected=lambda: True, api=UNLIMITED)
     ctx.sites = [SiteConfig(id="fablab-bcn", name="Fab Lab", licence="ODbL-1.0"),
@@ -62,7 +57,8 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         yield c
     storage.close()
     registry.close()
-    state.close()
+    assert storage.rollups is not None
+    storage.rollups.close()
 
 
 def _general_path(storage: Storage, resolution_ms: int, q: ReadingQuery) -> None:

@@ -3,10 +3,14 @@
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
-from hub.storage.base import Storage
+from fabcity.reading import Reading
+from hub.storage.base import MINUTE_MS, Storage
+from hub.storage.rollup import RollupState, RollupWorker
+from hub.storage.sqlite import SqliteStorage
 from tests.hub.storage import backends
 
 BACKENDS = ("sqlite", "influxdb1", "influxdb")
@@ -49,3 +53,16 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
 def store(open_store: StoreFactory) -> Storage:
     """A fresh, empty store of each back-end in turn."""
     return open_store()
+
+
+def rolled_up_sqlite(path: Path, readings: list[Reading], rolled_ms: int,
+                     synchronous: Literal["full", "normal"] = "full") -> SqliteStorage:
+    """A SQLite store in ``path`` holding ``readings``, its 1-minute rollups readable up to
+    ``rolled_ms`` (``storage.rollups`` is their state, for the caller to close)."""
+    storage = SqliteStorage(path / "hub.db", synchronous=synchronous)
+    storage.write(readings)
+    state = RollupState(path / "state.db", storage.describe())
+    storage.rollups = state
+    RollupWorker(storage, state).run_once(rolled_ms + 2 * MINUTE_MS)
+    assert state.readable(MINUTE_MS) == rolled_ms
+    return storage

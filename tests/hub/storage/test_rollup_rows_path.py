@@ -2,7 +2,6 @@
 the back-end works out: the same answer, reading for reading (and byte for byte as JSON), as
 the general path through bucket statistics."""
 
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +16,8 @@ from hub.storage.buckets import (
     downsample_values,
     rollup_plan,
 )
-from hub.storage.rollup import RollupState, RollupWorker
 from hub.storage.sqlite import SqliteStorage
+from tests.hub.storage.conftest import rolled_up_sqlite
 
 START = 1_795_000_000_000 // (60 * MINUTE_MS) * (60 * MINUTE_MS)
 MINUTES = 90
@@ -48,14 +47,7 @@ def _readings() -> list[Reading]:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> SqliteStorage:
-    path: Path = tmp_path_factory.mktemp("rows")
-    storage = SqliteStorage(path / "hub.db")
-    storage.write(_readings())
-    state = RollupState(path / "state.db", storage.describe())
-    storage.rollups = state
-    RollupWorker(storage, state).run_once(ROLLED + 2 * MINUTE_MS)
-    assert state.readable(MINUTE_MS) == ROLLED
-    return storage
+    return rolled_up_sqlite(tmp_path_factory.mktemp("rows"), _readings(), ROLLED)
 
 
 def _both(storage: SqliteStorage, q: ReadingQuery) -> tuple[list[Reading], int]:
